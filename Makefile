@@ -1,0 +1,35 @@
+# amoerp — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	cd $(CURDIR) && DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv --verbosity 0
+	touch $(STAMP)
+
+## make demo — migrate SQLite, start the sandboxes, load the demo company, sync, serve admin + API + worker
+demo: venv
+	DEBUG=1 $(PY) manage.py demo
+
+## make test — the whole suite on a throwaway PostgreSQL cluster
+test: venv
+	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv --verbosity 0
+	tests/with_postgres.sh $(PY) -m tests.run_suite
+
+## make bench [BENCH=name] — one JSON line per scenario
+bench: venv
+	tests/with_postgres.sh $(PY) -m tests.bench $(BENCH)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var

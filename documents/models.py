@@ -1,0 +1,79 @@
+"""Documents (счёт, УПД, ТОРГ-12, returns) with their PDFs, and incoming payments."""
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from catalog.models import MONEY
+
+
+class Document(models.Model):
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("invoice")
+        UPD = "upd", _("UPD")
+        TORG12 = "torg12", _("TORG-12")
+        RETURN = "return", _("return")
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("requested")
+        ISSUED = "issued", _("issued")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    class Source(models.TextChoices):
+        ERP = "erp", _("ERP")
+        RENDERED = "rendered", _("rendered here")
+
+    order = models.ForeignKey(
+        "orders.Order", verbose_name=_("order"), on_delete=models.PROTECT, related_name="documents"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.ERP)
+    upd_status = models.PositiveSmallIntegerField(_("UPD status"), null=True, blank=True)
+    erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)
+    number = models.CharField(_("number"), max_length=64, blank=True)
+    issued_on = models.DateField(_("date"), null=True, blank=True)
+    total = models.DecimalField(_("total"), default=Decimal("0"), **MONEY)
+    vat_total = models.DecimalField(_("VAT total"), default=Decimal("0"), **MONEY)
+    erp_total = models.DecimalField(_("ERP total"), null=True, blank=True, **MONEY)
+    erp_vat_total = models.DecimalField(_("ERP VAT total"), null=True, blank=True, **MONEY)
+    totals_mismatch = models.BooleanField(_("totals mismatch"), default=False)
+    pdf = models.FileField(_("PDF"), upload_to="documents/%Y/%m/", blank=True)
+    crm_file_uuid = models.CharField(_("amoCRM file uuid"), max_length=64, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.number}".strip()
+
+
+class Payment(models.Model):
+    order = models.ForeignKey(
+        "orders.Order", verbose_name=_("order"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="payments",
+    )
+    invoice = models.ForeignKey(
+        Document, verbose_name=_("invoice"), null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+    )
+    erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)
+    number = models.CharField(_("number"), max_length=64, blank=True)
+    paid_at = models.DateTimeField(_("paid at"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    purpose = models.CharField(_("purpose"), max_length=1000, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-paid_at"]
+
+    def __str__(self) -> str:
+        return f"{self.number or self.pk}: {self.amount}"

@@ -1,0 +1,195 @@
+"""Orders built from amoCRM deals: lines, our own reservations, shortage approvals, shipments and returns."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from catalog.models import MONEY, QTY, VatRate
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        RESERVE_PENDING = "reserve_pending", _("reserve pending")
+        RESERVED = "reserved", _("reserved")
+        AWAITING_APPROVAL = "awaiting_approval", _("awaiting shortage approval")
+        PARTIALLY_SHIPPED = "partially_shipped", _("partially shipped")
+        SHIPPED = "shipped", _("shipped")
+        CANCELLED = "cancelled", _("cancelled")
+        CLOSED = "closed", _("closed")
+
+    class PaymentStatus(models.TextChoices):
+        UNPAID = "unpaid", _("unpaid")
+        PARTIALLY_PAID = "partially_paid", _("partially paid")
+        PAID = "paid", _("paid")
+
+    uuid = models.UUIDField(_("idempotency key"), default=uuid.uuid4, unique=True, editable=False)
+    lead_id = models.BigIntegerField(_("amoCRM lead id"), unique=True, null=True, blank=True)
+    counterparty = models.ForeignKey(
+        "counterparties.Counterparty",
+        verbose_name=_("counterparty"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
+    warehouse = models.ForeignKey(
+        "catalog.Warehouse", verbose_name=_("warehouse"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    price_list = models.ForeignKey(
+        "catalog.PriceList", verbose_name=_("price list"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="RUB")
+    status = models.CharField(_("status"), max_length=32, choices=Status.choices, default=Status.DRAFT)
+    payment_status = models.CharField(
+        _("payment status"), max_length=32, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
+    erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)
+    erp_number = models.CharField(_("ERP number"), max_length=64, blank=True)
+    erp_state = models.CharField(_("ERP state"), max_length=128, blank=True)
+    delivery_address = models.CharField(_("delivery address"), max_length=1000, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    total = models.DecimalField(_("total"), default=Decimal("0"), **MONEY)
+    vat_total = models.DecimalField(_("VAT total"), default=Decimal("0"), **MONEY)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    first_cart_at = models.DateTimeField(_("first cart at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.erp_number or (f"#{self.lead_id}" if self.lead_id else str(self.uuid)[:8])
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(_("position"), default=0)
+    product = models.ForeignKey("catalog.Product", verbose_name=_("product"), on_delete=models.PROTECT)
+    warehouse = models.ForeignKey(
+        "catalog.Warehouse", verbose_name=_("warehouse"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    batch = models.ForeignKey(
+        "catalog.Batch", verbose_name=_("batch"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    pack = models.ForeignKey(
+        "catalog.Pack", verbose_name=_("pack"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    quantity = models.DecimalField(_("quantity (in the pack or base unit)"), **QTY)
+    base_quantity = models.DecimalField(_("quantity in base units"), **QTY)
+    price = models.DecimalField(_("price per unit"), **MONEY)
+    discount_percent = models.DecimalField(_("discount, %"), max_digits=5, decimal_places=2, default=Decimal("0"))
+    vat_rate = models.CharField(_("VAT rate"), max_length=8, choices=VatRate.choices, default=VatRate.VAT_22)
+    total = models.DecimalField(_("line total"), **MONEY)
+    vat_amount = models.DecimalField(_("VAT amount"), default=Decimal("0"), **MONEY)
+    shipped_quantity = models.DecimalField(_("shipped (base units)"), default=Decimal("0"), **QTY)
+    returned_quantity = models.DecimalField(_("returned (base units)"), default=Decimal("0"), **QTY)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["order", "position"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.product} × {self.quantity.normalize()}"
+
+
+class Reservation(models.Model):
+    """Our own reserve of base units, kept until the ERP's stock snapshot includes it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending in ERP")
+        CONFIRMED = "confirmed", _("confirmed by ERP")
+        RELEASED = "released", _("released")
+
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="reservations")
+    line = models.ForeignKey(
+        OrderLine, verbose_name=_("order line"), null=True, blank=True, on_delete=models.CASCADE,
+        related_name="reservations",
+    )
+    product = models.ForeignKey("catalog.Product", verbose_name=_("product"), on_delete=models.PROTECT)
+    warehouse = models.ForeignKey("catalog.Warehouse", verbose_name=_("warehouse"), on_delete=models.PROTECT)
+    batch = models.ForeignKey(
+        "catalog.Batch", verbose_name=_("batch"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    quantity = models.DecimalField(_("quantity (base units)"), **QTY)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    automatic = models.BooleanField(_("automatic"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
+        constraints = [models.CheckConstraint(condition=Q(quantity__gte=0), name="reservation_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.product} × {self.quantity.normalize()} @ {self.warehouse}"
+
+
+class Approval(models.Model):
+    """An explicit go-ahead for selling more than is available ("в минус")."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("requested")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="approvals")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    shortage = models.JSONField(_("shortage per line"), default=list)
+    requested_by = models.CharField(_("requested by"), max_length=255, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("decided by"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    decided_by_crm_user = models.BigIntegerField(_("decided by (amoCRM user id)"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("shortage approval")
+        verbose_name_plural = _("shortage approvals")
+
+    def __str__(self) -> str:
+        return f"{self.order} — {self.get_status_display()}"
+
+
+class Shipment(models.Model):
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="shipments")
+    erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)
+    number = models.CharField(_("number"), max_length=64, blank=True)
+    shipped_at = models.DateTimeField(_("shipped at"))
+    is_return = models.BooleanField(_("return"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("shipment")
+        verbose_name_plural = _("shipments")
+        ordering = ["shipped_at"]
+
+    def __str__(self) -> str:
+        return self.number or str(self.pk)
+
+
+class ShipmentLine(models.Model):
+    shipment = models.ForeignKey(Shipment, verbose_name=_("shipment"), on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("catalog.Product", verbose_name=_("product"), on_delete=models.PROTECT)
+    quantity = models.DecimalField(_("quantity (base units)"), **QTY)
+
+    class Meta:
+        verbose_name = _("shipment line")
+        verbose_name_plural = _("shipment lines")
+
+    def __str__(self) -> str:
+        return f"{self.product} × {self.quantity.normalize()}"

@@ -1,0 +1,15 @@
+import pytest
+from django.db import connection
+
+
+@pytest.mark.django_db
+def test_admin_login_page_is_served_in_russian(client):
+    response = client.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.status_code == 200
+    assert "Django" in response.content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_suite_runs_on_postgresql():
+    assert connection.vendor == "postgresql"
