@@ -22,6 +22,7 @@ demo: venv
 ## make test — the whole suite on a throwaway PostgreSQL cluster
 test: venv
 	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv --verbosity 0
+	tests/ensure_chromium.sh
 	tests/with_postgres.sh $(PY) -m tests.run_suite
 
 ## make bench [BENCH=name] — one JSON line per scenario

@@ -6,7 +6,10 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
+
+from .formats import format_money
 
 QTY = {"max_digits": 18, "decimal_places": 3}
 MONEY = {"max_digits": 16, "decimal_places": 2}
@@ -27,7 +30,7 @@ class VatRate(models.TextChoices):
 
 
 class Warehouse(models.Model):
-    name = models.CharField(_("name"), max_length=255, unique=True)
+    name = models.CharField(pgettext_lazy("title", "name"), max_length=255, unique=True)
     code = models.CharField(_("code"), max_length=64, blank=True)
     erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)
     address = models.CharField(_("address"), max_length=500, blank=True)
@@ -44,7 +47,7 @@ class Warehouse(models.Model):
 
 class Unit(models.Model):
     okei_code = models.CharField(_("OKEI code"), max_length=8, unique=True)
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(pgettext_lazy("title", "name"), max_length=64)
     short_name = models.CharField(_("short name"), max_length=16)
     erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)
 
@@ -58,7 +61,7 @@ class Unit(models.Model):
 
 
 class Category(models.Model):
-    name = models.CharField(_("name"), max_length=255)
+    name = models.CharField(pgettext_lazy("title", "name"), max_length=255)
     parent = models.ForeignKey(
         "self", verbose_name=_("parent"), null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )
@@ -86,7 +89,7 @@ class Product(models.Model):
 
     erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)
     article = models.CharField(_("article"), max_length=64, unique=True)
-    name = models.CharField(_("name"), max_length=500, db_index=True)
+    name = models.CharField(pgettext_lazy("title", "name"), max_length=500, db_index=True)
     description = models.TextField(_("description"), blank=True)
     category = models.ForeignKey(
         Category, verbose_name=_("category"), null=True, blank=True, on_delete=models.SET_NULL, related_name="products"
@@ -141,7 +144,7 @@ class Pack(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.unit.short_name} × {self.factor.normalize()}"
+        return f"{self.unit.short_name} × {self.factor.normalize():f}"
 
 
 class KitComponent(models.Model):
@@ -160,7 +163,7 @@ class KitComponent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.component} × {self.quantity.normalize()}"
+        return f"{self.component} × {self.quantity.normalize():f}"
 
 
 class Batch(models.Model):
@@ -179,7 +182,7 @@ class Batch(models.Model):
 
 
 class PriceList(models.Model):
-    name = models.CharField(_("name"), max_length=255, unique=True)
+    name = models.CharField(pgettext_lazy("title", "name"), max_length=255, unique=True)
     code = models.CharField(_("code"), max_length=64, unique=True)
     currency = models.CharField(_("currency"), max_length=3, default="RUB")
     erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)
@@ -197,7 +200,7 @@ class PriceList(models.Model):
 class Segment(models.Model):
     """A client segment (retail, wholesale, dealers …) and the price list its clients buy at."""
 
-    name = models.CharField(_("name"), max_length=255, unique=True)
+    name = models.CharField(pgettext_lazy("title", "name"), max_length=255, unique=True)
     code = models.CharField(_("code"), max_length=64, unique=True)
     price_list = models.ForeignKey(
         PriceList, verbose_name=_("price list"), on_delete=models.PROTECT, related_name="segments"
@@ -230,7 +233,7 @@ class Price(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.product.article}: {self.amount} {self.price_list.currency}"
+        return f"{self.product.article}: {format_money(self.amount, self.price_list.currency)}"
 
 
 class StockLevel(models.Model):

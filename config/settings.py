@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     "django_q",
     "simple_history",
@@ -45,6 +46,10 @@ INSTALLED_APPS = [
     "orders",
     "documents",
     "integration",
+    "integration.widget.apps.WidgetConfig",
+    "integration.amocrm.apps.AmocrmConfig",
+    "integration.staff.apps.StaffConfig",
+    "integration.erp.moysklad.apps.MoySkladConfig",
 ]
 
 MIDDLEWARE = [
@@ -125,9 +130,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Widget and staff API of the amoCRM ↔ ERP bridge.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "REDOC_DIST": "SIDECAR",
 }
 
 CORS_ALLOWED_ORIGIN_REGEXES: list[str] = []  # filled per amoCRM backend at runtime (integration.cors)
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with", "x-auth-token")  # defaults + the widget token
 
 # django-q2: timeout < retry, no catch-up for frequent schedules, failures are not acked.
 Q_CLUSTER = {
@@ -162,7 +169,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "weasyprint.progress": {"level": "WARNING"},  # one line per laid-out page otherwise
+    },
 }
 
 if not DEBUG:

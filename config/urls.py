@@ -3,8 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 urlpatterns = [
+    path("admin/", include("integration.staff.urls")),  # staff pages: runbook, kill switch, dry run
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include("counterparties.urls")),
+    path("api/v1/", include("documents.urls")),
+    path("api/widget/v1/", include("integration.widget.urls")),
+    path("hooks/moysklad/", include("integration.erp.moysklad.urls")),
+    path("hooks/amocrm/", include("integration.amocrm.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
 ]

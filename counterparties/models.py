@@ -3,7 +3,11 @@
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
+
+from .errors import InvalidValue
+from .validators import normalize_email, normalize_phone, validate_requisites
 
 
 class Counterparty(models.Model):
@@ -13,7 +17,7 @@ class Counterparty(models.Model):
         INDIVIDUAL = "individual", _("individual")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.LEGAL)
-    name = models.CharField(_("name"), max_length=500, db_index=True)
+    name = models.CharField(pgettext_lazy("title", "name"), max_length=500, db_index=True)
     full_name = models.CharField(_("full legal name"), max_length=1000, blank=True)
     inn = models.CharField(_("INN"), max_length=12, blank=True, db_index=True)
     kpp = models.CharField(_("KPP"), max_length=9, blank=True)
@@ -62,6 +66,19 @@ class Counterparty(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Normalise and check ИНН/КПП/ОГРН for the kind (contacts are checked by forms and the API)."""
+        for field, value in validate_requisites(self.kind, inn=self.inn, kpp=self.kpp, ogrn=self.ogrn).items():
+            setattr(self, field, value)
+
+    @property
+    def survivor(self) -> "Counterparty":
+        """The row this one was merged into, following chains; itself when not merged."""
+        row = self
+        while row.merged_into_id is not None:
+            row = row.merged_into
+        return row
+
 
 class Phone(models.Model):
     counterparty = models.ForeignKey(
@@ -79,6 +96,14 @@ class Phone(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    def clean(self) -> None:
+        entered = self.number
+        try:
+            self.number = normalize_phone(entered, field="number")
+        except InvalidValue as exc:
+            raise exc.as_field_error() from None
+        self.raw = self.raw or entered
+
 
 class Email(models.Model):
     counterparty = models.ForeignKey(
@@ -94,3 +119,9 @@ class Email(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+    def clean(self) -> None:
+        try:
+            self.address = normalize_email(self.address, field="address")
+        except InvalidValue as exc:
+            raise exc.as_field_error() from None

@@ -43,6 +43,7 @@ class Document(models.Model):
     pdf = models.FileField(_("PDF"), upload_to="documents/%Y/%m/", blank=True)
     crm_file_uuid = models.CharField(_("amoCRM file uuid"), max_length=64, blank=True)
     error = models.TextField(_("error"), blank=True)
+    requested_by = models.CharField(_("requested by"), max_length=255, blank=True)
     requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
 
@@ -50,9 +51,20 @@ class Document(models.Model):
         verbose_name = _("document")
         verbose_name_plural = _("documents")
         ordering = ["-requested_at"]
+        constraints = [
+            # One open request per order and kind: a second click waits for the first answer.
+            models.UniqueConstraint(
+                fields=["order", "kind"], condition=models.Q(status="requested"), name="document_one_open_request"
+            ),
+        ]
+        permissions = [("render_document", _("Can re-render document PDFs"))]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.number}".strip()
+
+    @property
+    def has_error(self) -> bool:
+        return self.totals_mismatch or self.status == self.Status.FAILED
 
 
 class Payment(models.Model):

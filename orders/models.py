@@ -58,6 +58,7 @@ class Order(models.Model):
     vat_total = models.DecimalField(_("VAT total"), default=Decimal("0"), **MONEY)
     version = models.PositiveIntegerField(_("version"), default=1)
     first_cart_at = models.DateTimeField(_("first cart at"), null=True, blank=True)
+    erp_updated_at = models.DateTimeField(_("ERP updated at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     history = HistoricalRecords()
@@ -66,6 +67,7 @@ class Order(models.Model):
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         ordering = ["-created_at"]
+        permissions = [("approve_shortage", _("Can approve selling more than is available"))]
 
     def __str__(self) -> str:
         return self.erp_number or (f"#{self.lead_id}" if self.lead_id else str(self.uuid)[:8])
@@ -125,6 +127,8 @@ class Reservation(models.Model):
     quantity = models.DecimalField(_("quantity (base units)"), **QTY)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     automatic = models.BooleanField(_("automatic"), default=True)
+    # When the ERP confirmed it; the reserve is in the ERP's figures once a stock snapshot newer than this arrives.
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -132,6 +136,7 @@ class Reservation(models.Model):
         verbose_name = _("reservation")
         verbose_name_plural = _("reservations")
         constraints = [models.CheckConstraint(condition=Q(quantity__gte=0), name="reservation_not_negative")]
+        indexes = [models.Index(fields=["product", "warehouse", "status"], name="reservation_stock_idx")]
 
     def __str__(self) -> str:
         return f"{self.product} × {self.quantity.normalize()} @ {self.warehouse}"

@@ -1,0 +1,228 @@
+from django.contrib import admin
+from django.db.models import F
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from .duplicates import find_duplicate_products
+from .formats import format_money, format_quantity
+from .models import (
+    Barcode,
+    Batch,
+    Category,
+    KitComponent,
+    Pack,
+    Price,
+    PriceList,
+    Product,
+    Segment,
+    StockLevel,
+    Unit,
+    Warehouse,
+)
+
+
+@admin.register(Warehouse)
+class WarehouseAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "address", "active", "erp_id")
+    list_filter = ("active",)
+    search_fields = ("name", "code", "erp_id")
+
+
+@admin.register(Unit)
+class UnitAdmin(admin.ModelAdmin):
+    list_display = ("okei_code", "name", "short_name", "erp_id")
+    search_fields = ("okei_code", "name", "short_name")
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "parent", "erp_id")
+    list_select_related = ("parent",)
+    search_fields = ("name", "erp_id")
+    autocomplete_fields = ("parent",)
+
+
+class BarcodeInline(admin.TabularInline):
+    model = Barcode
+    extra = 0
+
+
+class PackInline(admin.TabularInline):
+    model = Pack
+    extra = 0
+    fields = ("unit", "factor", "barcode", "erp_id")
+
+
+class KitComponentInline(admin.TabularInline):
+    model = KitComponent
+    fk_name = "kit"
+    extra = 0
+    autocomplete_fields = ("component",)
+
+
+class PriceInline(admin.TabularInline):
+    model = Price
+    extra = 0
+    fields = ("price_list", "amount", "updated_at")
+    readonly_fields = ("updated_at",)
+
+
+class StockInline(admin.TabularInline):
+    """The ERP's snapshot, read-only here: stock changes come from the ERP sync."""
+
+    model = StockLevel
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("warehouse", "batch", "on_hand_display", "reserved_display", "expected_display", "available",
+              "snapshot_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("warehouse", "batch__product")
+
+    @admin.display(description=_("on hand"))
+    def on_hand_display(self, obj: StockLevel) -> str:
+        return format_quantity(obj.on_hand)
+
+    @admin.display(description=_("reserved"))
+    def reserved_display(self, obj: StockLevel) -> str:
+        return format_quantity(obj.reserved)
+
+    @admin.display(description=_("expected"))
+    def expected_display(self, obj: StockLevel) -> str:
+        return format_quantity(obj.expected)
+
+    @admin.display(description=_("available"))
+    def available(self, obj: StockLevel) -> str:
+        return format_quantity(obj.on_hand - obj.reserved + obj.expected)
+
+
+class DuplicateProductFilter(admin.SimpleListFilter):
+    title = _("duplicates")
+    parameter_name = "duplicates"
+
+    def lookups(self, request, model_admin):
+        return (("barcode", _("shared barcode")), ("name_unit", _("same name and unit")))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("barcode", "name_unit"):
+            ids = {pk for g in find_duplicate_products() if g.reason == self.value() for pk in g.product_ids}
+            return queryset.filter(pk__in=ids)
+        return queryset
+
+
+@admin.register(Product)
+class ProductAdmin(SimpleHistoryAdmin):
+    list_display = ("article", "name", "category", "unit", "kind", "vat_rate", "tracking", "active")
+    list_display_links = ("article", "name")
+    list_filter = ("kind", "vat_rate", "tracking", "active", "category", DuplicateProductFilter)
+    list_select_related = ("category", "unit")
+    search_fields = ("^article", "name", "=barcodes__value", "=packs__barcode", "=erp_id")
+    autocomplete_fields = ("category",)
+    readonly_fields = ("created_at", "updated_at")
+    inlines = (BarcodeInline, PackInline, KitComponentInline, PriceInline, StockInline)
+    fieldsets = (
+        (None, {"fields": ("article", "name", "description", "category", "unit", "kind", "active")}),
+        (_("Tax and tracking"), {"fields": ("vat_rate", "tracking")}),
+        (_("ERP"), {"fields": ("erp_id", "archived_at", "created_at", "updated_at")}),
+    )
+
+
+@admin.register(Barcode)
+class BarcodeAdmin(admin.ModelAdmin):
+    list_display = ("value", "kind", "product")
+    list_select_related = ("product",)
+    search_fields = ("=value", "product__article", "product__name")
+    autocomplete_fields = ("product",)
+
+
+@admin.register(Pack)
+class PackAdmin(admin.ModelAdmin):
+    list_display = ("product", "unit", "factor_display", "barcode")
+    list_select_related = ("product", "unit")
+    search_fields = ("product__article", "product__name", "=barcode")
+    list_filter = ("unit",)
+    autocomplete_fields = ("product",)
+
+    @admin.display(description=_("base units per pack"), ordering="factor")
+    def factor_display(self, obj: Pack) -> str:
+        return format_quantity(obj.factor)
+
+
+@admin.register(KitComponent)
+class KitComponentAdmin(admin.ModelAdmin):
+    list_display = ("kit", "component", "quantity_display")
+    list_select_related = ("kit", "component")
+    search_fields = ("kit__article", "kit__name", "component__article", "component__name")
+    autocomplete_fields = ("kit", "component")
+
+    @admin.display(description=_("quantity per kit"), ordering="quantity")
+    def quantity_display(self, obj: KitComponent) -> str:
+        return format_quantity(obj.quantity)
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ("product", "number", "expires_on", "erp_id")
+    list_select_related = ("product",)
+    search_fields = ("number", "product__article", "product__name")
+    list_filter = ("expires_on",)
+    autocomplete_fields = ("product",)
+
+
+@admin.register(PriceList)
+class PriceListAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "currency", "is_default", "erp_id")
+    list_filter = ("currency", "is_default")
+    search_fields = ("name", "code", "erp_id")
+
+
+@admin.register(Segment)
+class SegmentAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "code", "price_list")
+    list_select_related = ("price_list",)
+    search_fields = ("name", "code")
+    list_filter = ("price_list",)
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    list_display = ("product", "price_list", "amount_display", "updated_at")
+    list_select_related = ("product", "price_list")
+    list_filter = ("price_list",)
+    search_fields = ("^product__article", "product__name")
+    autocomplete_fields = ("product",)
+
+    @admin.display(description=_("price"), ordering="amount")
+    def amount_display(self, obj: Price) -> str:
+        return format_money(obj.amount, obj.price_list.currency)
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(admin.ModelAdmin):
+    list_display = ("product", "warehouse", "batch", "on_hand_display", "reserved_display", "expected_display",
+                    "available_display", "snapshot_at")
+    list_select_related = ("product", "warehouse", "batch")
+    list_filter = ("warehouse", "snapshot_at")
+    search_fields = ("^product__article", "product__name", "=product__barcodes__value", "batch__number")
+    autocomplete_fields = ("product", "batch")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(available=F("on_hand") - F("reserved") + F("expected"))
+
+    @admin.display(description=_("on hand"), ordering="on_hand")
+    def on_hand_display(self, obj: StockLevel) -> str:
+        return format_quantity(obj.on_hand)
+
+    @admin.display(description=_("reserved"), ordering="reserved")
+    def reserved_display(self, obj: StockLevel) -> str:
+        return format_quantity(obj.reserved)
+
+    @admin.display(description=_("expected"), ordering="expected")
+    def expected_display(self, obj: StockLevel) -> str:
+        return format_quantity(obj.expected)
+
+    @admin.display(description=_("available"), ordering="available")
+    def available_display(self, obj: StockLevel) -> str:
+        return format_quantity(obj.available)

@@ -1,0 +1,385 @@
+"""Catalog in amoCRM: our products → elements of the account's products catalog (sync kind `crm_catalog`).
+
+Each element carries the article (SKU), the ERP id (EXTERNAL_ID), a price per price list (the default list also
+in PRICE), VAT, unit and packs, a barcode and the available stock. The element id is bound to the product with
+a hash of what we sent, so a run only sends the products whose element would change. Writes go in batches of
+≤ 250 at the account's rate; a batch whose answer was lost is reconciled by re-reading the catalog (by
+EXTERNAL_ID) before anything is sent again, so no element is ever created twice.
+
+Backend.settings: catalog_scope ("all" | "active" | "chosen", default "active"), catalog_products (ids or
+articles when "chosen"), catalog_batch_size (default: batch_size, else 50), main_price_list (a price list code).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from catalog.availability import get_availability
+from catalog.models import Barcode, Pack, Price, PriceList, Product, VatRate
+from integration import journal, syncs
+from integration.amocrm import mappers as m
+from integration.amocrm.client import MAX_BATCH, AmoCrmClient, BatchResult
+from integration.amocrm.errors import AmbiguousWrite
+from integration.bindings import compute_hash
+from integration.errors import PermanentError
+from integration.models import Backend, Binding, SyncRun
+from integration.syncruns import sync_run
+
+logger = logging.getLogger(__name__)
+SCOPES = ("all", "active", "chosen")
+
+
+def products_in_scope(backend: Backend) -> QuerySet[Product]:
+    scope = backend.settings.get("catalog_scope", "active")
+    products = Product.objects.all()
+    if scope == "active":
+        products = products.filter(active=True, archived_at__isnull=True)
+    elif scope == "chosen":
+        chosen = backend.settings.get("catalog_products") or []
+        ids = [int(v) for v in chosen if str(v).isdigit()]
+        articles = [str(v) for v in chosen if not str(v).isdigit()]
+        products = products.filter(Q(pk__in=ids) | Q(article__in=articles))
+    elif scope != "all":
+        raise PermanentError(f"settings.catalog_scope: unknown value {scope!r}; use one of {', '.join(SCOPES)}")
+    return products.order_by("pk")
+
+
+@dataclass
+class CatalogFields:
+    catalog_id: int
+    ids: dict[str, int]  # field code → id
+    price_lists: list[PriceList]
+    main_price_list_id: int | None
+
+
+def ensure_catalog_fields(client: AmoCrmClient, catalog_id: int, price_lists: list[PriceList],
+                          main_code: str | None) -> CatalogFields:
+    specs = [
+        {"code": m.UNIT, "name": "Единица измерения", "type": "text", "sort": 510},
+        {"code": m.VAT, "name": "НДС", "type": "text", "sort": 520},
+        {"code": m.PACKS, "name": "Упаковки", "type": "text", "sort": 530},
+        {"code": m.BARCODE, "name": "Штрихкод", "type": "text", "sort": 540},
+        {"code": m.STOCK, "name": "Доступно", "type": "numeric", "sort": 550},
+    ] + [{"code": m.price_code(pl.pk), "name": f"Цена «{pl.name}»", "type": "price", "sort": 600 + i}
+         for i, pl in enumerate(price_lists)]
+    fields = client.ensure_custom_fields(f"catalogs/{catalog_id}", specs)
+    main = next((pl for pl in price_lists if pl.code == main_code), None) or next(
+        (pl for pl in price_lists if pl.is_default), price_lists[0] if price_lists else None)
+    return CatalogFields(catalog_id=catalog_id, ids={code: int(f["id"]) for code, f in fields.items()},
+                         price_lists=price_lists, main_price_list_id=main.pk if main else None)
+
+
+def external_id_of(product: Product) -> str:
+    return product.erp_id or f"amoerp:{product.pk}"
+
+
+def vat_label(rate: str) -> str:
+    return "без НДС" if rate == VatRate.NONE else f"{rate}%"
+
+
+@dataclass
+class ProductFacts:
+    prices: dict[int, Decimal] = field(default_factory=dict)
+    barcode: str = ""
+    packs: list[str] = field(default_factory=list)
+    available: Decimal | None = None
+
+
+def load_facts(products: list[Product]) -> dict[int, ProductFacts]:
+    """Prices, barcodes, packs and availability of a chunk of products, in a handful of queries."""
+    ids = [p.pk for p in products]
+    facts: dict[int, ProductFacts] = defaultdict(ProductFacts)
+    for product_id, price_list_id, amount in Price.objects.filter(product_id__in=ids).values_list(
+            "product_id", "price_list_id", "amount"):
+        facts[product_id].prices[price_list_id] = amount
+    for product_id, value in Barcode.objects.filter(product_id__in=ids).order_by("pk").values_list("product_id", "value"):
+        facts[product_id].barcode = facts[product_id].barcode or value
+    for pack in Pack.objects.filter(product_id__in=ids).select_related("unit").order_by("factor"):
+        facts[pack.product_id].packs.append(f"{pack.unit.short_name or pack.unit.name} = {m.format_quantity(pack.factor)}")
+    for product_id, availability in get_availability(ids).items():
+        facts[product_id].available = availability.total.available
+    return facts
+
+
+def element_payload(product: Product, facts: ProductFacts, fields: CatalogFields) -> dict[str, Any]:
+    ids = fields.ids
+    values = [m.text_value(ids["SKU"], product.article), m.text_value(ids["EXTERNAL_ID"], external_id_of(product))]
+    main_price = facts.prices.get(fields.main_price_list_id or 0)
+    if main_price is not None:
+        values.append(m.text_value(ids["PRICE"], str(main_price)))
+    for price_list in fields.price_lists:
+        amount = facts.prices.get(price_list.pk)
+        if amount is not None:
+            values.append(m.text_value(ids[m.price_code(price_list.pk)], str(amount)))
+    values.append(m.text_value(ids[m.UNIT], product.unit.short_name or product.unit.name))
+    values.append(m.text_value(ids[m.VAT], vat_label(product.vat_rate)))
+    if facts.packs:
+        values.append(m.text_value(ids[m.PACKS], "; ".join(facts.packs)))
+    if facts.barcode:
+        values.append(m.text_value(ids[m.BARCODE], facts.barcode))
+    if facts.available is not None and product.kind != Product.Kind.SERVICE:
+        values.append(m.text_value(ids[m.STOCK], m.format_quantity(facts.available)))
+    if product.description:
+        values.append(m.text_value(ids["DESCRIPTION"], product.description[:2000]))
+    return {"name": product.name[:255], "custom_fields_values": values}
+
+
+@dataclass
+class _Pending:
+    product_id: int
+    content_hash: str
+    payload: dict[str, Any]
+    external_id: str  # the EXTERNAL_ID value: how a lost create is found again
+    element_id: int | None = None  # set for updates
+
+
+class CatalogPusher:
+    def __init__(self, backend: Backend, run: SyncRun, *, full: bool, dry_run: bool, batch_size: int | None = None,
+                 client: AmoCrmClient | None = None):
+        self.backend, self.run, self.full, self.dry_run = backend, run, full, dry_run
+        size = batch_size or backend.settings.get("catalog_batch_size")
+        self.client = client or AmoCrmClient(backend, batch_size=size)
+        self.batch_size = min(int(size or self.client.batch_size), MAX_BATCH)
+        self.content_type = ContentType.objects.get_for_model(Product)
+        self.creates: list[_Pending] = []
+        self.updates: list[_Pending] = []
+        self.rejected: dict[str, list[dict[str, Any]]] = {}
+
+    def setup(self) -> None:
+        catalog_id = self.client.products_catalog_id()
+        price_lists = list(PriceList.objects.order_by("pk"))
+        self.fields = ensure_catalog_fields(self.client, catalog_id, price_lists,
+                                            self.backend.settings.get("main_price_list"))
+        self.path = f"/api/v4/catalogs/{catalog_id}/elements"
+
+    def pending_for(self, product: Product, facts: ProductFacts, element_id: int | None = None) -> _Pending:
+        payload = element_payload(product, facts, self.fields)
+        return _Pending(product.pk, compute_hash(payload), payload, external_id_of(product), element_id)
+
+    def push(self, progress: Callable[..., None] | None = None) -> None:
+        self.setup()
+        bound = {
+            object_id: (external_id, content_hash)
+            for object_id, external_id, content_hash in Binding.objects.filter(
+                backend=self.backend, content_type=self.content_type).values_list(
+                "object_id", "external_id", "content_hash")
+        }
+        ids = list(products_in_scope(self.backend).values_list("pk", flat=True))
+        if not self.dry_run and self._previous_run_failed():
+            bound.update(self._recover_unbound(set(ids) - set(bound)))
+        self._prepare_all(ids, bound, progress)
+        if self.rejected:
+            self.run.note("rejected", self.rejected)
+
+    def _prepare_all(self, ids: list[int], bound: dict[int, tuple[str, str]],
+                     progress: Callable[..., None] | None) -> None:
+        done = 0
+        for start in range(0, len(ids), self.batch_size):
+            chunk = list(Product.objects.filter(pk__in=ids[start:start + self.batch_size])
+                         .select_related("unit").order_by("pk"))
+            facts = load_facts(chunk)
+            for product in chunk:
+                external_id, known_hash = bound.get(product.pk, (None, ""))
+                pending = self.pending_for(product, facts[product.pk], int(external_id) if external_id else None)
+                if external_id and known_hash == pending.content_hash and not self.full:
+                    self.run.add(unchanged=1)
+                    continue
+                (self.updates if external_id else self.creates).append(pending)
+            self.flush(final=False)
+            if start // self.batch_size % 20 == 19:
+                journal.flush_buffer()
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(ids))
+        self.flush(final=True)
+
+    # --- sending -----------------------------------------------------------------------------------
+    def flush(self, *, final: bool) -> None:
+        while len(self.creates) >= self.batch_size or (final and self.creates):
+            batch, self.creates = self.creates[:self.batch_size], self.creates[self.batch_size:]
+            self._send(batch, True)
+        while len(self.updates) >= self.batch_size or (final and self.updates):
+            batch, self.updates = self.updates[:self.batch_size], self.updates[self.batch_size:]
+            self._send(batch, False)
+
+    def _previous_run_failed(self) -> bool:
+        previous = (SyncRun.objects.filter(backend=self.backend, kind="crm_catalog", dry_run=False)
+                    .exclude(pk=self.run.pk).order_by("-started_at").first())
+        return previous is not None and previous.status != SyncRun.Status.SUCCEEDED
+
+    def _recover_unbound(self, unbound: set[int]) -> dict[int, tuple[str, str]]:
+        """After an interrupted run, elements may exist that we never bound: find them by EXTERNAL_ID and bind
+        them (with no hash, so they are sent again as updates)."""
+        if not unbound:
+            return {}
+        by_external = {external_id_of(p): p.pk for p in Product.objects.filter(pk__in=unbound)}
+        found: dict[int, tuple[str, str]] = {}
+        for element in self.client.elements(self.fields.catalog_id):
+            product_id = by_external.get(m.first(m.values_by_code(element.get("custom_fields_values")), "EXTERNAL_ID"))
+            if product_id is not None and product_id not in found:
+                found[product_id] = (str(element["id"]), "")
+        Binding.objects.bulk_create([
+            Binding(backend=self.backend, content_type=self.content_type, object_id=product_id,
+                    external_id=external_id, synced_at=timezone.now()) for product_id, (external_id, _) in found.items()])
+        if found:
+            logger.warning("catalog push to %s: re-bound %d elements left unbound by an interrupted run",
+                           self.backend.name, len(found))
+        return found
+
+    def _send(self, batch: list[_Pending], create: bool) -> None:
+        if self.dry_run:
+            self.run.add(created=len(batch)) if create else self.run.add(updated=len(batch))
+            return
+        items = [{**p.payload, "request_id": str(p.product_id)} | ({} if create else {"id": p.element_id})
+                 for p in batch]
+        try:
+            result = self.client.write_batch("POST" if create else "PATCH", self.path, items, "elements",
+                                             batch_size=self.batch_size)
+        except AmbiguousWrite:
+            # The answer was lost: what did amoCRM apply? Re-read, bind what is there, send only the rest.
+            logger.warning("catalog push to %s: a batch answer was lost; reconciling", self.backend.name)
+            result = self._reconcile(batch, create)
+            missing = [p for p in batch if str(p.product_id) not in result.applied]
+            if missing:
+                again = [{**p.payload, "request_id": str(p.product_id)} | ({} if create else {"id": p.element_id})
+                         for p in missing]
+                retry = self.client.write_batch("POST" if create else "PATCH", self.path, again, "elements",
+                                                batch_size=self.batch_size)
+                result.applied.update(retry.applied)
+                result.rejected.update(retry.rejected)
+        self._bind(batch, result, create)
+
+    def _reconcile(self, batch: list[_Pending], create: bool) -> BatchResult:
+        result = BatchResult()
+        wanted = {p.external_id: p for p in batch}
+        if create:
+            elements = self.client.elements(self.fields.catalog_id)
+        else:
+            elements = self.client.elements(self.fields.catalog_id, ids=[p.element_id for p in batch])
+        by_id = {p.element_id: p for p in batch}
+        for element in elements:
+            values = m.values_by_code(element.get("custom_fields_values"))
+            pending = wanted.get(m.first(values, "EXTERNAL_ID")) if create else by_id.get(int(element["id"]))
+            if pending is None:
+                continue
+            if create or _matches(element, pending.payload):
+                result.applied[str(pending.product_id)] = element
+        return result
+
+    def _bind(self, batch: list[_Pending], result: BatchResult, create: bool) -> None:
+        now = timezone.now()
+        rows = []
+        for pending in batch:
+            answer = result.applied.get(str(pending.product_id))
+            if answer is None:
+                continue
+            rows.append(Binding(backend=self.backend, content_type=self.content_type, object_id=pending.product_id,
+                                external_id=str(answer.get("id") or pending.element_id), content_hash=pending.content_hash,
+                                remote_updated_at=m.timestamp(answer.get("updated_at")), synced_at=now))
+        if create:
+            Binding.objects.bulk_create(rows)
+            self.run.add(created=len(rows))
+        else:
+            existing = {b.object_id: b for b in Binding.objects.filter(
+                backend=self.backend, content_type=self.content_type, object_id__in=[r.object_id for r in rows])}
+            for row in rows:
+                binding = existing[row.object_id]
+                binding.content_hash, binding.remote_updated_at, binding.synced_at = (
+                    row.content_hash, row.remote_updated_at, row.synced_at)
+            Binding.objects.bulk_update(list(existing.values()), ["content_hash", "remote_updated_at", "synced_at"])
+            self.run.add(updated=len(rows))
+            # Elements deleted in amoCRM: forget them, the next run creates them again.
+            gone = [int(rid) for rid, errs in result.rejected.items()
+                    if any(e.get("code") == "NotFound" and e.get("path") == "id" for e in errs)]
+            if gone:
+                Binding.objects.filter(backend=self.backend, content_type=self.content_type, object_id__in=gone).delete()
+        rejected = {rid: errs for rid, errs in result.rejected.items()}
+        if rejected:
+            self.rejected.update(rejected)
+            self.run.add(failed=len(rejected))
+            logger.warning("catalog push to %s: %d products rejected by amoCRM: %s", self.backend.name,
+                           len(rejected), rejected)
+
+
+def _matches(element: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Does the element (re-read) already hold what we meant to write?"""
+    if element.get("name") != payload["name"]:
+        return False
+    stored = {str(v["field_id"]): [x.get("value") for x in v["values"]] for v in element.get("custom_fields_values") or []}
+    for item in payload["custom_fields_values"]:
+        wanted = [str(m.decimal(x["value"]).normalize()) if _is_number(x["value"]) else str(x["value"])
+                  for x in item["values"]]
+        got = [str(m.decimal(x).normalize()) if _is_number(x) else str(x) for x in stored.get(str(item["field_id"]), [])]
+        if wanted != got:
+            return False
+    return True
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        Decimal(str(value))
+    except ArithmeticError:
+        return False
+    return not isinstance(value, bool)
+
+
+def prepare_catalog(backend: Backend, *, client: AmoCrmClient | None = None) -> CatalogFields:
+    """Account setup: find the products catalog (remembered in settings.products_catalog_id) and create our
+    element fields, so that a push starts sending at once."""
+    client = client or AmoCrmClient(backend)
+    catalog_id = client.products_catalog_id()
+    if backend.settings.get("products_catalog_id") != catalog_id:
+        backend.settings["products_catalog_id"] = catalog_id
+        Backend.objects.filter(pk=backend.pk).update(settings=backend.settings)
+    return ensure_catalog_fields(client, catalog_id, list(PriceList.objects.order_by("pk")),
+                                 backend.settings.get("main_price_list"))
+
+
+class _Tally:
+    """Counts for element writes made outside a sync run (a deal needs a product amoCRM has not got yet)."""
+
+    def __init__(self) -> None:
+        self.details: dict[str, Any] = {}
+
+    def add(self, **counts: int) -> None:
+        return None
+
+    def note(self, key: str, value: Any) -> None:
+        self.details[key] = value
+
+
+def ensure_elements(backend: Backend, product_ids: list[int], *, client: AmoCrmClient | None = None) -> dict[int, int]:
+    """{product id: element id} for these products, creating the elements amoCRM has not got yet."""
+    content_type = ContentType.objects.get_for_model(Product)
+    bound = dict(Binding.objects.filter(backend=backend, content_type=content_type, object_id__in=product_ids)
+                 .values_list("object_id", "external_id"))
+    missing = [pid for pid in product_ids if pid not in bound]
+    if missing:
+        pusher = CatalogPusher(backend, _Tally(), full=False, dry_run=False, client=client)  # type: ignore[arg-type]
+        pusher.setup()
+        products = list(Product.objects.filter(pk__in=missing).select_related("unit"))
+        facts = load_facts(products)
+        pusher._send([pusher.pending_for(p, facts[p.pk]) for p in products], True)
+        bound.update(Binding.objects.filter(backend=backend, content_type=content_type, object_id__in=missing)
+                     .values_list("object_id", "external_id"))
+    return {pid: int(external_id) for pid, external_id in bound.items()}
+
+
+@syncs.register("crm_catalog", backend_kinds=(Backend.Kind.AMOCRM,))
+def push_catalog(backend: Backend, *, full: bool = False, dry_run: bool = False,
+                 progress: Callable[..., None] | None = None, batch_size: int | None = None) -> SyncRun:
+    """Push the products in scope to the amoCRM products catalog; only changed elements are sent."""
+    with sync_run(backend, "crm_catalog", full=full, dry_run=dry_run) as run, journal.buffered():
+        # Journal entries are inserted in bulk (every few batches and at the end), off the paced path.
+        pusher = CatalogPusher(backend, run, full=full, dry_run=dry_run, batch_size=batch_size)
+        pusher.push(progress)
+    return run

@@ -1,0 +1,102 @@
+"""amoCRM webhooks: x-www-form-urlencoded bodies with PHP bracket keys (`leads[status][0][id]=1`).
+
+amoCRM does not sign them: the URL carries a secret, the body is only a hint of what changed, and the handler
+re-reads the entities through the API before acting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+
+class WebhookParseError(ValueError):
+    """The body is not a bracket form amoCRM would send."""
+
+
+def _to_lists(node: Any) -> Any:
+    """Dicts whose keys are exactly 0..n-1 become lists (PHP arrays), recursively."""
+    if isinstance(node, dict):
+        converted = {k: _to_lists(v) for k, v in node.items()}
+        if converted and all(k.isdigit() for k in converted):
+            indices = sorted(int(k) for k in converted)
+            if indices == list(range(len(indices))):
+                return [converted[str(i)] for i in indices]
+        return converted
+    return node
+
+
+def parse_bracket_body(body: bytes | str) -> dict[str, Any]:
+    """`a[b][0][c]=1&a[b][0][d][]=x` → {"a": {"b": [{"c": "1", "d": ["x"]}]}}; values stay strings."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except ValueError as exc:
+        raise WebhookParseError(f"not a form body: {exc}") from exc
+    tree: dict[str, Any] = {}
+    for key, value in pairs:
+        head, bracket, rest = key.partition("[")
+        if not head or (bracket and not rest.endswith("]")):
+            raise WebhookParseError(f"bad key {key!r}")
+        parts = [head] + (rest[:-1].split("][") if bracket else [])
+        node = tree
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if part == "":  # `x[]=…` appends
+                part = str(sum(1 for k in node if k.isdigit()))
+            if last:
+                node[part] = value
+            else:
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):
+                    raise WebhookParseError(f"key {key!r} clashes with a scalar")
+                node = child
+    return _to_lists(tree)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    entity: str  # leads | contacts | companies | task | catalogs | …
+    action: str  # add | update | status | delete | responsible | note | restore
+    id: int | None
+    modified: str  # last_modified / updated_at as sent
+    data: dict[str, Any]
+
+
+def webhook_events(parsed: dict[str, Any]) -> list[WebhookEvent]:
+    """Flatten a parsed body into events; contacts with `type=company` become companies."""
+    events = []
+    for section, actions in parsed.items():
+        if section == "account" or not isinstance(actions, dict):
+            continue
+        for action, items in actions.items():
+            for item in items if isinstance(items, list) else [items]:
+                if not isinstance(item, dict):
+                    continue
+                data = item.get("note", item) if action == "note" and isinstance(item.get("note"), dict) else item
+                entity = section
+                if section == "contacts" and data.get("type") == "company":
+                    entity = "companies"
+                raw_id = data.get("element_id") if action == "note" else data.get("id")
+                events.append(WebhookEvent(
+                    entity=entity, action=action, id=int(raw_id) if str(raw_id or "").isdigit() else None,
+                    modified=str(data.get("last_modified") or data.get("updated_at") or ""), data=data))
+    return events
+
+
+def dedup_key(events: list[WebhookEvent], body: bytes) -> str:
+    """entity+action+id+last_modified of every event, plus a short hash of the body.
+
+    A retry repeats the body exactly, so it is recognised; two changes of one lead within the same second
+    (amoCRM timestamps are whole seconds) differ in content and are both kept.
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    keys = sorted(f"{e.entity}:{e.action}:{e.id}:{e.modified}" for e in events)
+    if not keys:
+        return "body:" + digest
+    joined = "|".join(keys)
+    if len(joined) > 180:
+        joined = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+    return f"{joined}#{digest[:16]}"

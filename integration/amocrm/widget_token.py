@@ -1,0 +1,132 @@
+"""amoCRM widget disposable tokens (`X-Auth-Token`): HS256 JWTs signed with the integration's client secret.
+
+Verification follows the official SDK (signature, audience = scheme://host of our redirect_uri, time window)
+plus our own hardening: the account must be an active amoCRM backend and `client_uuid` must be its client_id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import jwt
+
+from integration.amocrm.errors import InvalidWidgetToken
+from integration.models import Backend
+
+__all__ = ["InvalidWidgetToken", "WidgetIdentity", "audience_for", "mint_widget_token", "verify_widget_token"]
+
+ALGORITHM = "HS256"
+LEEWAY_SECONDS = 30
+DEFAULT_LIFETIME = 1800  # amoCRM issues 30-minute tokens
+
+
+@dataclass(frozen=True)
+class WidgetIdentity:
+    backend: Backend
+    account_id: int
+    user_id: int
+    jti: str
+    expires_at: datetime
+    is_admin: bool
+    subdomain: str
+
+
+def audience_for(backend: Backend) -> str:
+    """scheme://host[:port] of the backend's redirect_uri — what amoCRM puts into `aud`."""
+    redirect_uri = backend.credentials.get("redirect_uri") or ""
+    parts = urlsplit(redirect_uri)
+    if not parts.scheme or not parts.netloc:
+        raise InvalidWidgetToken("misconfigured", f"backend {backend.name} has no valid credentials.redirect_uri")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _find_backend(account_id) -> Backend:
+    if account_id in (None, ""):
+        raise InvalidWidgetToken("unknown_account", "the token carries no account_id")
+    for backend in Backend.objects.filter(kind=Backend.Kind.AMOCRM, active=True):
+        if str(backend.settings.get("account_id", "")) == str(account_id):
+            return backend
+    raise InvalidWidgetToken("unknown_account", f"no active amoCRM backend for account {account_id}")
+
+
+def verify_widget_token(token: str) -> WidgetIdentity:
+    """Verify an X-Auth-Token and return who is calling; raises InvalidWidgetToken(reason)."""
+    if not token:
+        raise InvalidWidgetToken("missing", "no X-Auth-Token header")
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidWidgetToken("malformed", str(exc)) from exc
+    if header.get("alg") != ALGORITHM:
+        raise InvalidWidgetToken("bad_algorithm", f"expected {ALGORITHM}, got {header.get('alg')}")
+    backend = _find_backend(unverified.get("account_id"))
+    secret = backend.credentials.get("client_secret") or ""
+    if not secret:
+        raise InvalidWidgetToken("misconfigured", f"backend {backend.name} has no client_secret")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience_for(backend),
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "nbf", "aud", "account_id", "user_id"]},
+        )
+    except jwt.InvalidSignatureError as exc:
+        raise InvalidWidgetToken("bad_signature", str(exc)) from exc
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidWidgetToken("expired", str(exc)) from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise InvalidWidgetToken("not_yet_valid", str(exc)) from exc
+    except jwt.InvalidAudienceError as exc:
+        raise InvalidWidgetToken("wrong_audience", str(exc)) from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidWidgetToken("missing_claim", str(exc)) from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidWidgetToken("invalid", str(exc)) from exc
+    client_id = backend.credentials.get("client_id")
+    if client_id and claims.get("client_uuid") != client_id:
+        raise InvalidWidgetToken("wrong_client", "client_uuid does not match the integration's client_id")
+    try:
+        user_id = int(claims["user_id"])
+        account_id = int(claims["account_id"])
+    except (TypeError, ValueError) as exc:
+        raise InvalidWidgetToken("invalid", "account_id and user_id must be integers") from exc
+    return WidgetIdentity(
+        backend=backend,
+        account_id=account_id,
+        user_id=user_id,
+        jti=str(claims.get("jti") or ""),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
+        is_admin=bool(claims.get("is_admin", False)),
+        subdomain=str(claims.get("subdomain") or ""),
+    )
+
+
+def subdomain_of(backend: Backend) -> str:
+    return backend.settings.get("subdomain") or (urlsplit(backend.base_url).hostname or "").split(".")[0]
+
+
+def mint_widget_token(backend: Backend, user_id: int, *, lifetime: int = DEFAULT_LIFETIME, **claims) -> str:
+    """Sign a token the way amoCRM does (for the sandbox, tests and the demo); `claims` override the defaults."""
+    now = int(datetime.now(tz=UTC).timestamp())
+    subdomain = subdomain_of(backend)
+    payload = {
+        "iss": backend.base_url.rstrip("/") or f"https://{subdomain}.amocrm.ru",
+        "aud": audience_for(backend),
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "account_id": int(backend.settings["account_id"]),
+        "user_id": int(user_id),
+        "subdomain": subdomain,
+        "client_uuid": backend.credentials.get("client_id", ""),
+        "is_admin": False,
+    }
+    payload.update(claims)
+    return jwt.encode(payload, backend.credentials["client_secret"], algorithm=ALGORITHM)

@@ -1,0 +1,1 @@
+"""The MoySklad connector: client, adapter, mappers, syncs, outbox handlers, webhooks."""

@@ -1,0 +1,374 @@
+"""The MoySklad adapter: implements integration.erp.protocol.ErpAdapter over the JSON API 1.2.
+
+Kits: a customer-order position may reference a bundle (reference §3.6: assortment may be a bundle), and
+MoySklad holds the reserve of a bundle position on its components. We send kits as bundle positions
+with `reserve` = quantity, so the document keeps the kit line and price while the components are held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from counterparties.errors import InvalidValue
+from counterparties.validators import normalize_email, normalize_phone
+from integration.erp.moysklad import mappers
+from integration.erp.moysklad.client import MoySkladClient
+from integration.erp.types import (
+    ErpBatch,
+    ErpCategory,
+    ErpCounterparty,
+    ErpDocument,
+    ErpOrder,
+    ErpPayment,
+    ErpPriceList,
+    ErpProduct,
+    ErpShipment,
+    ErpStockChange,
+    ErpStockRow,
+    ErpUnit,
+    ErpWarehouse,
+    OrderPush,
+)
+from integration.errors import PermanentError
+from integration.models import Backend
+
+BOTH_ARCHIVED = "archived=true;archived=false"
+CANCELLED_STATES = ("Отменён", "Отменен")
+STOCK_FIELDS = {"stock": "on_hand", "reserve": "reserved", "inTransit": "expected"}
+# `filter=assortmentId=…` goes in the URL: keep each request's list well under the 8 KB header limit.
+IDS_PER_REQUEST = 100
+
+
+def _since_filter(since: datetime | None) -> str:
+    return f"updated>={mappers.wire_moment(since)}" if since else ""
+
+
+def _join(*terms: str) -> str:
+    return ";".join(t for t in terms if t)
+
+
+class MoySkladAdapter:
+    def __init__(self, backend: Backend, client: MoySkladClient | None = None):
+        self.backend = backend
+        self.client = client or MoySkladClient(backend)
+        self._states: list[dict] | None = None
+        self._organization: str | None = None
+
+    @property
+    def root(self) -> str:
+        return self.client.root
+
+    # ------------------------------------------------------------------ master data
+    def iter_units(self) -> Iterator[ErpUnit]:
+        for page in self.client.iter_pages("entity/uom"):
+            for row in page:
+                if row.get("code"):
+                    yield mappers.unit(row)
+
+    def iter_categories(self) -> Iterator[ErpCategory]:
+        for page in self.client.iter_pages("entity/productfolder", {"filter": BOTH_ARCHIVED}):
+            yield from (mappers.category(row) for row in page)
+
+    def iter_product_rows(self, *, since: datetime | None = None) -> Iterator[list[dict]]:
+        """Raw product then service pages (the sync maps them row by row to count failures)."""
+        for kind in ("product", "service"):
+            yield from self.client.iter_pages(
+                f"entity/{kind}", {"filter": _join(_since_filter(since), BOTH_ARCHIVED)}
+            )
+
+    def iter_product_pages(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
+        for page in self.iter_product_rows(since=since):
+            yield [mappers.product(row) for row in page]
+
+    def iter_bundle_rows(self, *, since: datetime | None = None) -> Iterator[list[dict]]:
+        # `expand` only works with limit ≤ 100 (reference §8).
+        yield from self.client.iter_pages(
+            "entity/bundle",
+            {"filter": _join(_since_filter(since), BOTH_ARCHIVED), "expand": "components"},
+            limit=100,
+        )
+
+    def iter_bundles(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
+        for page in self.iter_bundle_rows(since=since):
+            yield [mappers.product(row, kind="kit") for row in page]
+
+    def iter_price_lists(self) -> Iterator[ErpPriceList]:
+        for row in self.client.get("context/companysettings/pricetype"):
+            yield mappers.price_list(row)
+
+    def iter_warehouses(self) -> Iterator[ErpWarehouse]:
+        for page in self.client.iter_pages("entity/store", {"filter": BOTH_ARCHIVED}):
+            yield from (mappers.warehouse(row) for row in page)
+
+    def iter_batches(self) -> Iterator[ErpBatch]:
+        for page in self.client.iter_pages("entity/consignment"):
+            yield from (mappers.batch(row) for row in page)
+
+    # ------------------------------------------------------------------ stock
+    def iter_stock_rows(self) -> Iterator[list[dict]]:
+        """Raw `report/stock/bystore` pages with zero rows included and batches as their own rows."""
+        yield from self.client.iter_pages(
+            "report/stock/bystore", {"filter": "stockMode=all", "groupBy": "consignment"}
+        )
+
+    def iter_stock(self) -> Iterator[list[ErpStockRow]]:
+        batches = {b.erp_id: b for b in self.iter_batches()}
+        for page in self.iter_stock_rows():
+            yield [row for raw in page for row in mappers.stock_bystore_row(raw, batches)]
+
+    def _current(self, params: dict) -> list[ErpStockChange]:
+        merged: dict[tuple[str, str], dict] = {}
+        for stock_type, field in STOCK_FIELDS.items():
+            rows = self.client.get("report/stock/bystore/current", {**params, "stockType": stock_type})
+            for row in rows:
+                if not row.get("storeId"):
+                    continue  # reserves not bound to a store
+                key = (row["assortmentId"], row["storeId"])
+                merged.setdefault(key, {})[field] = mappers.quantity(row.get(stock_type))
+        return [
+            ErpStockChange(assortment_erp_id=a, warehouse_erp_id=s, **values)
+            for (a, s), values in merged.items()
+        ]
+
+    def stock_changed_since(self, since: datetime) -> list[ErpStockChange]:
+        """Current values of everything changed since `since` (MoySklad: at most 24 h back)."""
+        return self._current({"changedSince": mappers.wire_moment(since)[:19]})
+
+    def stock_for(self, assortment_erp_ids: Sequence[str]) -> list[ErpStockChange]:
+        """Current stock of these products (their batches included), zero rows included."""
+        out: list[ErpStockChange] = []
+        ids = list(dict.fromkeys(assortment_erp_ids))
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            chunk = ids[start : start + IDS_PER_REQUEST]
+            out += self._current({"include": "zeroLines", "filter": "assortmentId=" + ",".join(chunk)})
+        return out
+
+    # ------------------------------------------------------------------ counterparties
+    def find_counterparty(self, data: ErpCounterparty) -> ErpCounterparty | None:
+        """ИНН+КПП for organisations (ИНН alone for an ИП); phone or e-mail for individuals."""
+        if data.inn:
+            terms = f"inn={data.inn}" + (f";kpp={data.kpp}" if data.kpp else "")
+            for page in self.client.iter_pages("entity/counterparty", {"filter": terms}):
+                for row in page:
+                    if data.kpp or not row.get("kpp") or data.kind == "entrepreneur":
+                        return mappers.counterparty(row)
+            return None
+        phone = _normal(normalize_phone, data.phone)
+        email = _normal(normalize_email, data.email)
+        if email:
+            for page in self.client.iter_pages("entity/counterparty", {"filter": f"email={email}"}):
+                if page:
+                    return mappers.counterparty(page[0])
+        if phone:
+            # MoySklad stores phones as typed: search by the last digits, compare normalised.
+            for page in self.client.iter_pages("entity/counterparty", {"search": phone[-4:]}):
+                for row in page:
+                    if _normal(normalize_phone, row.get("phone")) == phone:
+                        return mappers.counterparty(row)
+            for page in self.client.iter_pages("entity/counterparty", {"filter": "companyType=individual"}):
+                for row in page:
+                    if _normal(normalize_phone, row.get("phone")) == phone:
+                        return mappers.counterparty(row)
+        return None
+
+    def create_counterparty(self, data: ErpCounterparty) -> ErpCounterparty:
+        return mappers.counterparty(self.client.post("entity/counterparty", mappers.counterparty_body(data)))
+
+    def ensure_counterparty(self, data: ErpCounterparty) -> ErpCounterparty:
+        """The matching counterparty, created only when there is none."""
+        return self.find_counterparty(data) or self.create_counterparty(data)
+
+    # ------------------------------------------------------------------ orders
+    def states(self) -> list[dict]:
+        if self._states is None:
+            self._states = self.client.get("entity/customerorder/metadata").get("states") or []
+        return self._states
+
+    def state_by_id(self, state_id: str | None) -> dict | None:
+        return next((s for s in self.states() if s["id"] == state_id), None)
+
+    def organization_id(self) -> str:
+        if self._organization is None:
+            configured = (self.backend.settings or {}).get("organization_id")
+            if configured:
+                self._organization = configured
+            else:
+                rows = self.client.get("entity/organization", {"limit": 1}).get("rows") or []
+                if not rows:
+                    raise PermanentError("MoySklad has no organization (own legal entity) to sell from")
+                self._organization = rows[0]["id"]
+        return self._organization
+
+    def find_order(self, key: str) -> dict | None:
+        rows = self.client.get("entity/customerorder", {"filter": f"externalCode={key}"}).get("rows") or []
+        return rows[0] if rows else None
+
+    def _order_body(self, push: OrderPush) -> dict:
+        body: dict = {
+            "agent": mappers.meta_ref(self.root, "counterparty", push.counterparty_erp_id),
+            "organization": mappers.meta_ref(self.root, "organization", self.organization_id()),
+            "vatEnabled": True,
+            "vatIncluded": push.vat_included,
+            "positions": [mappers.position_body(self.root, line) for line in push.lines],
+            "description": push.comment,
+            "shipmentAddress": push.delivery_address,
+        }
+        if push.warehouse_erp_id:
+            body["store"] = mappers.meta_ref(self.root, "store", push.warehouse_erp_id)
+        return body
+
+    def upsert_order(self, push: OrderPush) -> ErpOrder:
+        body = self._order_body(push)
+        erp_id = push.erp_id
+        if not erp_id:
+            existing = self.find_order(push.key)  # a lost response of an earlier attempt left it there
+            erp_id = existing["id"] if existing else None
+        if erp_id:
+            row = self.client.put(f"entity/customerorder/{erp_id}", body)
+        else:
+            body.update({"externalCode": push.key, "syncId": push.key, "applicable": True})
+            # syncId makes MoySklad answer a repeated create with the first order: safe to retry.
+            row = self.client.post("entity/customerorder", body, retry=True)
+        return self.get_order(row["id"])
+
+    def cancel_order(self, erp_id: str) -> ErpOrder:
+        state = next((s for s in self.states() if s["name"] in CANCELLED_STATES), None) or next(
+            (s for s in self.states() if s.get("stateType") == "Unsuccessful"), None
+        )
+        if state is None:
+            raise PermanentError("MoySklad has no cancelled (Unsuccessful) order state")
+        positions = [
+            {
+                "id": p["id"],
+                "assortment": p["assortment"],
+                "quantity": p["quantity"],
+                "price": p["price"],
+                "discount": p.get("discount", 0),
+                "vat": p.get("vat", 0),
+                "vatEnabled": p.get("vatEnabled", False),
+                "reserve": 0,
+            }
+            for page in self.client.iter_pages(f"entity/customerorder/{erp_id}/positions")
+            for p in page
+        ]
+        self.client.put(
+            f"entity/customerorder/{erp_id}", {"state": {"meta": state["meta"]}, "positions": positions}
+        )
+        return self.get_order(erp_id)
+
+    def get_order(self, erp_id: str) -> ErpOrder:
+        row = self.client.get(f"entity/customerorder/{erp_id}")
+        return self._order_from(row)
+
+    def _order_from(self, row: dict) -> ErpOrder:
+        positions = [
+            p for page in self.client.iter_pages(f"entity/customerorder/{row['id']}/positions") for p in page
+        ]
+        return mappers.order(row, positions, self.state_by_id(mappers.ref_id(row.get("state"))))
+
+    def iter_orders(self, *, since: datetime | None = None) -> Iterator[list[ErpOrder]]:
+        params = {"filter": _since_filter(since)} if since else {}
+        for page in self.client.iter_pages("entity/customerorder", params):
+            yield [self._order_from(row) for row in page]
+
+    # ------------------------------------------------------------------ documents
+    def create_invoice(self, order_erp_id: str) -> ErpDocument:
+        template = self.client.put(
+            "entity/invoiceout/new",
+            {"customerOrder": mappers.meta_ref(self.root, "customerorder", order_erp_id)},
+        )
+        positions = template.get("positions") or []
+        if isinstance(positions, dict):
+            positions = positions.get("rows") or []
+        template["positions"] = positions
+        template.pop("sum", None)
+        return mappers.document(self.client.post("entity/invoiceout", template), "invoice")
+
+    def get_document(self, wire: str, erp_id: str, kind: str) -> ErpDocument:
+        return mappers.document(self.client.get(f"entity/{wire}/{erp_id}"), kind)
+
+    def fetch_document_pdf(self, kind: str, erp_id: str) -> bytes:
+        """Print the ERP's own form: export → 303 to a short-lived link → download it right away."""
+        wire = {"invoice": "invoiceout", "upd": "demand", "torg12": "demand"}.get(kind, kind)
+        templates = self.client.get(f"entity/{wire}/metadata/embeddedtemplate").get("rows") or []
+        if not templates:
+            raise PermanentError(f"MoySklad has no print template for {wire}")
+        response = self.client.request(
+            "POST",
+            f"entity/{wire}/{erp_id}/export/",
+            json={"template": {"meta": templates[0]["meta"]}, "extension": "pdf"},
+            allow_redirects=False,
+        )
+        location = response.headers.get("Location")
+        if response.status_code != 303 or not location:
+            raise PermanentError(
+                f"MoySklad export of {wire} {erp_id} answered {response.status_code} without a link"
+            )
+        download = self.client.session.get(location, headers={"Authorization": None})
+        if download.status_code != 200 or not download.content.startswith(b"%PDF"):
+            raise PermanentError(f"MoySklad print form link answered {download.status_code} (expired?)")
+        return download.content
+
+    def iter_shipments(self, *, since: datetime | None = None) -> Iterator[ErpShipment]:
+        params = {"filter": _since_filter(since)} if since else {}
+        for page in self.client.iter_pages("entity/demand", params):
+            for row in page:
+                positions = [
+                    p for pg in self.client.iter_pages(f"entity/demand/{row['id']}/positions") for p in pg
+                ]
+                yield mappers.shipment(row, positions)
+
+    def iter_payments(self, *, since: datetime | None = None) -> Iterator[ErpPayment]:
+        params = {"filter": _since_filter(since)} if since else {}
+        for page in self.client.iter_pages("entity/paymentin", params):
+            yield from (mappers.payment(row) for row in page)
+
+    def get_shipment(self, erp_id: str) -> ErpShipment:
+        row = self.client.get(f"entity/demand/{erp_id}")
+        positions = [p for pg in self.client.iter_pages(f"entity/demand/{erp_id}/positions") for p in pg]
+        return mappers.shipment(row, positions)
+
+    def get_payment(self, erp_id: str) -> ErpPayment:
+        return mappers.payment(self.client.get(f"entity/paymentin/{erp_id}"))
+
+    def get_product(self, kind: str, erp_id: str) -> dict:
+        params = {"expand": "components"} if kind == "bundle" else None
+        return self.client.get(f"entity/{kind}/{erp_id}", params)
+
+
+WEBHOOKS = {
+    "product": ("CREATE", "UPDATE", "DELETE"),
+    "service": ("CREATE", "UPDATE", "DELETE"),
+    "bundle": ("CREATE", "UPDATE", "DELETE"),
+    "customerorder": ("UPDATE",),
+    "demand": ("CREATE", "UPDATE"),
+    "paymentin": ("CREATE", "UPDATE"),
+}
+
+
+def ensure_webhooks(adapter: MoySkladAdapter, url: str) -> int:
+    """Subscribe `url` to what the platform reacts to; existing subscriptions are kept. Returns how many
+    were created (MoySklad allows one per entity type and action for a solution)."""
+    existing = {
+        (row["entityType"], row["action"])
+        for page in adapter.client.iter_pages("entity/webhook")
+        for row in page
+        if row.get("url") == url
+    }
+    created = 0
+    for entity_type, actions in WEBHOOKS.items():
+        for action in actions:
+            if (entity_type, action) not in existing:
+                adapter.client.post(
+                    "entity/webhook", {"url": url, "action": action, "entityType": entity_type}
+                )
+                created += 1
+    return created
+
+
+def _normal(fn, value: str | None) -> str:
+    try:
+        return fn(value) if value else ""
+    except InvalidValue:
+        return ""

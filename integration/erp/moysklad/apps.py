@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MoySkladConfig(AppConfig):
+    name = "integration.erp.moysklad"
+    label = "moysklad"
+    verbose_name = _("MoySklad connector")
+
+    def ready(self) -> None:
+        # Registers the syncs, the outbox handlers and the inbox (webhook) handler.
+        from integration.erp.moysklad import catalog_sync, handlers, order_sync, stock_sync, webhooks  # noqa: F401

@@ -1,0 +1,172 @@
+"""Outbox handlers for the ERP topics, delivered to MoySklad: erp.order.upsert, erp.order.cancel,
+erp.document.request. Each is idempotent: a redelivery finds what the previous attempt created."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from counterparties.models import Counterparty
+from integration import outbox
+from integration.erp.moysklad.adapter import MoySkladAdapter
+from integration.erp.moysklad.order_sync import snapshot
+from integration.erp.types import ErpCounterparty, OrderPush, OrderPushLine
+from integration.errors import PermanentError, RetryableError
+from integration.journal import correlate
+from integration.models import Backend, OutboxEvent
+from orders.models import Order, Reservation
+
+CENT = Decimal("0.01")
+ACTIVE = (Reservation.Status.PENDING, Reservation.Status.CONFIRMED)
+
+
+def _adapter(event: OutboxEvent) -> MoySkladAdapter:
+    if event.backend.kind != Backend.Kind.MOYSKLAD:
+        raise PermanentError(f"topic {event.topic}: backend {event.backend.name} is not MoySklad")
+    return MoySkladAdapter(event.backend)
+
+
+def _order(event: OutboxEvent) -> Order:
+    order_id = event.payload.get("order_id")
+    order = Order.objects.select_related("counterparty", "warehouse").filter(pk=order_id).first()
+    if order is None:
+        raise PermanentError(f"payload.order_id: order {order_id} does not exist")
+    return order
+
+
+def ensure_counterparty(adapter: MoySkladAdapter, counterparty: Counterparty) -> str:
+    """The counterparty's ERP id: matched (ИНН+КПП, or phone/e-mail) or created once, then remembered."""
+    if counterparty.erp_id:
+        return counterparty.erp_id
+    phone = counterparty.phones.order_by("-is_primary", "pk").values_list("number", flat=True).first() or ""
+    email = counterparty.emails.order_by("-is_primary", "pk").values_list("address", flat=True).first() or ""
+    found = adapter.ensure_counterparty(
+        ErpCounterparty(
+            name=counterparty.name,
+            kind=counterparty.kind,
+            inn=counterparty.inn,
+            kpp=counterparty.kpp,
+            ogrn=counterparty.ogrn,
+            full_name=counterparty.full_name,
+            legal_address=counterparty.legal_address,
+            actual_address=counterparty.actual_address,
+            phone=phone,
+            email=email,
+        )
+    )
+    Counterparty.objects.filter(pk=counterparty.pk).update(erp_id=found.erp_id)
+    return found.erp_id or ""
+
+
+def build_push(adapter: MoySkladAdapter, order: Order) -> OrderPush:
+    if order.counterparty is None:
+        raise PermanentError(f"order {order.uuid}: counterparty is required to create the ERP order")
+    held = set(
+        Reservation.objects.filter(order=order, status__in=ACTIVE, line__isnull=False).values_list(
+            "line_id", flat=True
+        )
+    )
+    lines = []
+    warehouse = order.warehouse
+    for line in order.lines.select_related("product", "pack", "warehouse").order_by("position", "pk"):
+        if not line.product.erp_id:
+            raise PermanentError(f"order {order.uuid}: product {line.product.article} has no ERP id")
+        factor = line.pack.factor if line.pack else Decimal("1")
+        warehouse = warehouse or line.warehouse
+        lines.append(
+            OrderPushLine(
+                product_erp_id=line.product.erp_id,
+                kind=line.product.kind,
+                quantity=line.base_quantity,
+                price=(line.price / factor).quantize(CENT, rounding=ROUND_HALF_UP),  # MoySklad: per base unit
+                vat_rate=line.vat_rate,
+                reserve=line.base_quantity if line.pk in held else Decimal("0"),
+                discount_percent=line.discount_percent,
+                pack_erp_id=line.pack.erp_id if line.pack else None,
+            )
+        )
+    return OrderPush(
+        key=str(order.uuid),
+        counterparty_erp_id=ensure_counterparty(adapter, order.counterparty),
+        warehouse_erp_id=warehouse.erp_id if warehouse else None,
+        lines=tuple(lines),
+        erp_id=order.erp_id,
+        comment=order.comment,
+        delivery_address=order.delivery_address,
+    )
+
+
+@outbox.handler("erp.order.upsert")
+def upsert_order(event: OutboxEvent) -> dict:
+    from orders.actions import apply_erp_order
+
+    adapter = _adapter(event)
+    order = _order(event)
+    with correlate(order):
+        erp_order = adapter.upsert_order(build_push(adapter, order))
+        apply_erp_order(order, snapshot(erp_order))
+    return {"erp_id": erp_order.erp_id, "number": erp_order.number, "state": erp_order.state}
+
+
+@outbox.handler("erp.order.cancel")
+def cancel_order(event: OutboxEvent) -> dict:
+    adapter = _adapter(event)
+    order = _order(event)
+    with correlate(order):
+        erp_id = event.payload.get("erp_id") or order.erp_id
+        if not erp_id:
+            existing = adapter.find_order(str(order.uuid))
+            if existing is None:
+                return {"skipped": "the order never reached the ERP"}
+            erp_id = existing["id"]
+        erp_order = adapter.cancel_order(erp_id)
+        Order.objects.filter(pk=order.pk).update(erp_state=erp_order.state)
+    return {"erp_id": erp_id, "state": erp_order.state}
+
+
+@outbox.handler("erp.document.request")
+def request_document(event: OutboxEvent) -> dict:
+    from documents.actions import attach_erp_document
+    from documents.models import Document
+
+    adapter = _adapter(event)
+    document = Document.objects.select_related("order").filter(pk=event.payload.get("document_id")).first()
+    if document is None:
+        raise PermanentError(
+            f"payload.document_id: document {event.payload.get('document_id')} does not exist"
+        )
+    order = document.order
+    with correlate(order):
+        if not order.erp_id:
+            raise RetryableError(f"order {order.uuid} is not in the ERP yet", retry_after=30)
+        if document.kind == Document.Kind.INVOICE:
+            erp_document = (
+                document.erp_id
+                and _existing_invoice(adapter, document.erp_id)
+                or adapter.create_invoice(order.erp_id)
+            )
+            wire_kind = "invoice"
+        else:
+            shipments = [s for s in adapter.iter_shipments() if s.order_erp_id == order.erp_id]
+            if not shipments:
+                raise RetryableError(
+                    f"order {order.erp_number or order.uuid} has no shipment (demand) yet", retry_after=300
+                )
+            erp_document = adapter.get_document("demand", shipments[-1].erp_id, document.kind)
+            wire_kind = "demand"
+        # Remember the ERP id first: a redelivery prints this document instead of creating another.
+        Document.objects.filter(pk=document.pk).update(erp_id=erp_document.erp_id)
+        pdf = adapter.fetch_document_pdf(wire_kind, erp_document.erp_id)
+        attach_erp_document(
+            document,
+            number=erp_document.number,
+            issued_on=erp_document.issued_on,
+            total=erp_document.total,
+            vat_total=erp_document.vat_total,
+            pdf=pdf,
+            erp_id=erp_document.erp_id,
+        )
+    return {"erp_id": erp_document.erp_id, "number": erp_document.number}
+
+
+def _existing_invoice(adapter: MoySkladAdapter, erp_id: str):
+    return adapter.get_document("invoiceout", erp_id, "invoice")

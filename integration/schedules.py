@@ -1,0 +1,78 @@
+"""The django-q2 schedules of the integration, created idempotently by name (`manage.py setup_schedules`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    schedule_type: str  # django_q Schedule.MINUTES / CRON / DAILY
+    minutes: int | None = None
+    cron: str | None = None
+    kwargs: str = ""
+
+
+def specs() -> list[ScheduleSpec]:
+    from django_q.models import Schedule
+
+    return [
+        # The relay/inbox pump runs ~50 s of every minute: a near-continuous relay.
+        ScheduleSpec("amoerp: outbox relay + inbox", "integration.tasks.pump", Schedule.MINUTES, minutes=1),
+        ScheduleSpec("amoerp: stock refresh", "integration.tasks.refresh_stock", Schedule.MINUTES, minutes=4),
+        # Cron expressions are evaluated in TIME_ZONE (Europe/Moscow).
+        ScheduleSpec("amoerp: catalog nightly", "integration.tasks.sync_catalog", Schedule.CRON, cron="0 2 * * *"),
+        ScheduleSpec("amoerp: prices nightly", "integration.tasks.sync_prices", Schedule.CRON, cron="0 2 * * *"),
+        ScheduleSpec("amoerp: journal purge", "integration.tasks.purge_journal", Schedule.CRON, cron="30 3 * * *"),
+    ]
+
+
+def _first_run(spec: ScheduleSpec) -> datetime:
+    from croniter import croniter
+    from django_q.models import Schedule
+
+    now = timezone.localtime()
+    if spec.schedule_type == Schedule.CRON:
+        return croniter(spec.cron, now).get_next(datetime)
+    return timezone.make_aware(datetime.combine(now.date(), time(now.hour, now.minute))) + timedelta(minutes=1)
+
+
+def setup_schedules() -> dict[str, str]:
+    """Create or update every schedule by name; returns {name: "created" | "updated" | "unchanged"}."""
+    from django_q.models import Schedule
+
+    outcome: dict[str, str] = {}
+    with transaction.atomic():
+        for spec in specs():
+            wanted = {
+                "func": spec.func,
+                "schedule_type": spec.schedule_type,
+                "minutes": spec.minutes,
+                "cron": spec.cron,
+                "kwargs": spec.kwargs or None,
+                "repeats": -1,
+            }
+            rows = list(Schedule.objects.select_for_update().filter(name=spec.name).order_by("id"))
+            for duplicate in rows[1:]:
+                duplicate.delete()
+            if not rows:
+                Schedule.objects.create(name=spec.name, next_run=_first_run(spec), **wanted)
+                outcome[spec.name] = "created"
+                continue
+            row = rows[0]
+            changed = [key for key, value in wanted.items() if getattr(row, key) != value]
+            if changed:
+                for key in changed:
+                    setattr(row, key, wanted[key])
+                row.next_run = _first_run(spec)
+                row.save()
+                outcome[spec.name] = "updated"
+            else:
+                outcome[spec.name] = "unchanged"
+    return outcome

@@ -1,0 +1,15 @@
+"""Staff pages under /admin/ (included before the admin site's own URLs; admin login and staff checks apply)."""
+
+from django.contrib import admin
+from django.urls import path
+
+from . import views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("runbook/", admin.site.admin_view(views.runbook_view), name="runbook"),
+    path("staff/backends/<int:pk>/pause/", admin.site.admin_view(views.pause_view), name="backend-pause"),
+    path("staff/backends/<int:pk>/resume/", admin.site.admin_view(views.resume_view), name="backend-resume"),
+    path("staff/backends/<int:pk>/dry-run/", admin.site.admin_view(views.dry_run_view), name="backend-dry-run"),
+]

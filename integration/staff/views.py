@@ -1,0 +1,78 @@
+"""Staff views under /admin/: the runbook, the kill switch and the dry run (thin; the work is elsewhere)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from integration.backends import pause_backend, resume_backend
+from integration.errors import IntegrationError
+from integration.models import Backend, SyncRun
+from integration.syncs import registered_kinds, run_sync, sync_for
+
+from .diff import describe_run
+from .forms import DryRunForm, PauseForm
+from .permissions import can_pause_backends, can_run_dry_run
+from .runbook import load_runbook
+
+
+def _context(request, title: str, **extra) -> dict:
+    return {**admin.site.each_context(request), "title": title, **extra}
+
+
+def runbook_view(request):
+    runbook = load_runbook(get_language())
+    return TemplateResponse(request, "staff/runbook.html", _context(request, runbook.title, runbook=runbook))
+
+
+def pause_view(request, pk: int):
+    if not can_pause_backends(request.user):
+        raise PermissionDenied
+    backend = get_object_or_404(Backend, pk=pk)
+    form = PauseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        pause_backend(backend, reason=form.cleaned_data["reason"], user=request.user)
+        messages.warning(request, _("Backend %(name)s is paused; its traffic is held.") % {"name": backend.name})
+        return redirect("admin:index")
+    title = _("Pause backend %(name)s") % {"name": backend.name}
+    return TemplateResponse(request, "staff/pause.html", _context(request, title, backend=backend, form=form))
+
+
+@require_POST
+def resume_view(request, pk: int):
+    if not can_pause_backends(request.user):
+        raise PermissionDenied
+    backend = get_object_or_404(Backend, pk=pk)
+    resume_backend(backend, user=request.user)
+    messages.success(request, _("Backend %(name)s is resumed; queued events go out in order.") % {"name": backend.name})
+    return redirect("admin:index")
+
+
+def dry_run_view(request, pk: int):
+    """Run one sync of the backend with dry_run=True and show what it would change (nothing is written)."""
+    if not can_run_dry_run(request.user):
+        raise PermissionDenied
+    backend = get_object_or_404(Backend, pk=pk)
+    kinds = [kind for kind in registered_kinds() if sync_for(kind, backend) is not None]
+    form = DryRunForm(request.POST or None, kinds=kinds)
+    dry_runs = SyncRun.objects.filter(backend=backend, dry_run=True)
+    run = error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = run_sync(form.cleaned_data["kind"], backend, full=form.cleaned_data["full"], dry_run=True)
+        except IntegrationError as exc:
+            error = str(exc)
+    elif request.GET.get("run", "").isdigit():
+        # A dry run started here earlier or with `manage.py sync <kind> --dry-run` (large catalogs).
+        run = get_object_or_404(dry_runs, pk=int(request.GET["run"]))
+    title = _("Dry run of %(name)s") % {"name": backend.name}
+    context = _context(
+        request, title, backend=backend, form=form, kinds=kinds, run=run, report=describe_run(run) if run else None,
+        error=error, recent=dry_runs.order_by("-started_at")[:10],
+    )
+    return TemplateResponse(request, "staff/dry_run.html", context)

@@ -1,0 +1,80 @@
+"""django-q2 task functions (referenced by dotted path from schedules). All are idempotent and bounded
+in time (below Q_CLUSTER["timeout"]); overlap is harmless (leases, SKIP LOCKED, SyncRun lock)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+
+from . import inbox, journal, relay, syncs
+from .outbox import load_handler_modules
+
+logger = logging.getLogger(__name__)
+
+
+def _budget(seconds: float | None) -> float:
+    if seconds is not None:
+        return seconds
+    # Stay well below the cluster's timeout so a task is never killed mid-batch.
+    return min(float(settings.AMOERP.get("PUMP_SECONDS", 50)), float(settings.Q_CLUSTER.get("timeout", 60)) * 0.8)
+
+
+def pump(max_seconds: float | None = None, idle_sleep: float = 0.5) -> dict[str, int]:
+    """Relay the outbox and process the inbox for up to `max_seconds` (scheduled every minute: a
+    near-continuous relay on django-q2, whose scheduler only ticks every ~30 s)."""
+    load_handler_modules()
+    deadline = time.monotonic() + _budget(max_seconds)
+    worker = f"q:{relay.default_worker_id()}"
+    totals = {"outbox": 0, "inbox": 0}
+    while time.monotonic() < deadline:
+        sent = relay.relay_once(worker)
+        received = sum(inbox.process_inbox(worker).values())
+        totals["outbox"] += sent
+        totals["inbox"] += received
+        if not sent and not received:
+            time.sleep(min(idle_sleep, max(0.0, deadline - time.monotonic())))
+    return totals
+
+
+def relay_outbox(max_seconds: float | None = 0) -> int:
+    """Deliver what is due now (one drain; max_seconds bounds it)."""
+    load_handler_modules()
+    return relay.drain(f"q:{relay.default_worker_id()}", max_seconds=max_seconds or _budget(None))
+
+
+def process_inbox() -> dict[str, int]:
+    load_handler_modules()
+    totals: dict[str, int] = {}
+    deadline = time.monotonic() + _budget(None)
+    while time.monotonic() < deadline:
+        counts = inbox.process_inbox()
+        if not counts:
+            break
+        for key, value in counts.items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def run_sync_kind(kind: str, full: bool = False) -> dict[str, str]:
+    """Run a registered sync for every active backend that has it (schedule entry point)."""
+    return syncs.run_scheduled(kind, full=full)
+
+
+def refresh_stock() -> dict[str, str]:
+    return syncs.run_scheduled("stock")
+
+
+def sync_catalog() -> dict[str, str]:
+    return syncs.run_scheduled("catalog")
+
+
+def sync_prices() -> dict[str, str]:
+    return syncs.run_scheduled("prices")
+
+
+def purge_journal() -> int:
+    deleted = journal.purge_journal()
+    logger.info("integration journal: %s entries purged", deleted)
+    return deleted

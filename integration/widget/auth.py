@@ -1,0 +1,104 @@
+"""X-Auth-Token authentication: the amoCRM disposable JWT, accepted once (jti replay cache), mapped to rights."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from integration.amocrm.widget_token import InvalidWidgetToken, WidgetIdentity, verify_widget_token
+from integration.models import Backend
+from integration.widget.models import UsedToken
+from orders.types import Actor
+
+HEADER = "X-Auth-Token"
+PURGE_EVERY_SECONDS = 60.0
+KEEP_AFTER_EXPIRY = timedelta(minutes=2)  # longer than the verifier's leeway
+_last_purge = 0.0
+
+REASON_MESSAGES = {
+    "expired": _("The token has expired."),
+    "bad_signature": _("The token signature is invalid."),
+    "wrong_audience": _("The token was issued for another integration."),
+    "unknown_account": _("The token's amoCRM account is not connected."),
+    "replayed": _("The token has already been used."),
+}
+
+
+def is_approver(backend: Backend, user_id: int) -> bool:
+    """amoCRM users listed in the backend's settings["approvers"] may approve shortages."""
+    return str(user_id) in {str(item) for item in backend.settings.get("approvers", [])}
+
+
+@dataclass(frozen=True)
+class WidgetUser:
+    """The caller behind a verified widget token (what request.user is in the widget API)."""
+
+    identity: WidgetIdentity
+    can_approve: bool
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def crm_user_id(self) -> int:
+        return self.identity.user_id
+
+    def actor(self) -> Actor:
+        return Actor(crm_user_id=self.identity.user_id, can_approve=self.can_approve, source="widget")
+
+    def __str__(self) -> str:
+        return f"amocrm:{self.identity.account_id}/{self.identity.user_id}"
+
+
+def remember_jti(identity: WidgetIdentity) -> None:
+    """Accept each token id once; raises AuthenticationFailed for a missing or replayed jti."""
+    global _last_purge
+    if not identity.jti:
+        raise AuthenticationFailed(_("The token has no id (jti)."), code="missing_jti")
+    # One round trip, and no broken transaction on a replay: the row comes back only when it is new.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {UsedToken._meta.db_table} (jti, account_id, user_id, expires_at, used_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (jti) DO NOTHING RETURNING id",
+            [identity.jti, identity.account_id, identity.user_id, identity.expires_at, timezone.now()],
+        )
+        if cursor.fetchone() is None:
+            raise AuthenticationFailed(REASON_MESSAGES["replayed"], code="replayed")
+    if time.monotonic() - _last_purge > PURGE_EVERY_SECONDS:
+        _last_purge = time.monotonic()
+        UsedToken.objects.filter(expires_at__lt=timezone.now() - KEEP_AFTER_EXPIRY).delete()
+
+
+class WidgetTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        token = request.headers.get(HEADER)
+        if not token:
+            return None
+        try:
+            identity = verify_widget_token(token)
+        except InvalidWidgetToken as exc:
+            message = REASON_MESSAGES.get(exc.reason, _("The token is invalid."))
+            raise AuthenticationFailed(message, code=exc.reason) from exc
+        remember_jti(identity)
+        return WidgetUser(identity, is_approver(identity.backend, identity.user_id)), identity
+
+    def authenticate_header(self, request):
+        return f'{HEADER} realm="amoCRM widget"'
+
+
+class WidgetTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the X-Auth-Token header in the OpenAPI schema."""
+
+    target_class = "integration.widget.auth.WidgetTokenAuthentication"
+    name = "amoCRMWidgetToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": HEADER,
+                "description": "amoCRM disposable widget token (HS256 JWT, single use)"}

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from integration.widget import views
+
+app_name = "widget"
+
+urlpatterns = [
+    path("products", views.ProductSearchView.as_view(), name="products"),
+    path("leads/<int:lead_id>/order", views.LeadOrderView.as_view(), name="lead-order"),
+    path("leads/<int:lead_id>/order/approve", views.ApproveView.as_view(), name="lead-order-approve"),
+    path("leads/<int:lead_id>/order/cancel", views.CancelView.as_view(), name="lead-order-cancel"),
+    path("leads/<int:lead_id>/documents", views.DocumentRequestView.as_view(), name="lead-documents"),
+    path("documents/<int:document_id>/pdf", views.DocumentPdfView.as_view(), name="document-pdf"),
+]

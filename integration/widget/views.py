@@ -1,0 +1,166 @@
+"""The widget REST API (thin views: validation here, the work in orders/documents actions)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.models import AnonymousUser
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.utils import encoders
+from rest_framework.views import APIView
+
+from documents.actions import request_document
+from documents.models import Document
+from integration import outbox
+from integration.widget import presenters, problems
+from integration.widget import serializers as s
+from integration.widget.auth import WidgetTokenAuthentication
+from integration.widget.search import ProductQuery, search_products
+from orders import actions
+from orders.models import Order
+from orders.types import CartLine
+
+FAST_PATH_SECONDS = 1.5
+PROBLEM = OpenApiResponse(s.ProblemSerializer, description="application/problem+json")
+ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM}
+LEAD = OpenApiParameter("lead_id", OpenApiTypes.INT64, OpenApiParameter.PATH, description="amoCRM lead id")
+
+
+class PdfRenderer(BaseRenderer):
+    """Lets clients ask for application/pdf; error bodies still go out as problem+json."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else json.dumps(data, cls=encoders.JSONEncoder).encode()
+
+
+class WidgetView(APIView):
+    authentication_classes = [WidgetTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    def perform_authentication(self, request):
+        request.user  # noqa: B018 — authenticates now, as DRF does
+        # The widget caller is no Django user: history rows and other request.user readers see none.
+        request._request.user = AnonymousUser()
+
+    def get_exception_handler(self):
+        return problems.exception_handler
+
+    def actor(self):
+        return self.request.user.actor()
+
+    def order_of(self, lead_id: int) -> Order:
+        if lead_id > s.MAX_ID:
+            raise NotFound()
+        order = Order.objects.filter(lead_id=lead_id).first()
+        if order is None:
+            raise NotFound(problems.NO_ORDER)
+        return order
+
+
+class ProductSearchView(WidgetView):
+    @extend_schema(parameters=[s.ProductQuerySerializer], responses={200: s.ProductPageSerializer, **ERRORS},
+                   summary="Search products with the lead's prices and the sellable stock")
+    def get(self, request):
+        params = s.ProductQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        query = ProductQuery(q=data.get("q", ""), lead_id=data.get("lead_id"), warehouse_id=data.get("warehouse"),
+                             page=data["page"], page_size=data["page_size"])
+        return Response(search_products(query))
+
+
+class LeadOrderView(WidgetView):
+    @extend_schema(parameters=[LEAD], responses={200: s.OrderSerializer, **ERRORS},
+                   summary="The lead's order with lines, reserves, documents, shipments and a timeline")
+    def get(self, request, lead_id: int):
+        return Response(s.OrderSerializer(presenters.order_detail(self.order_of(lead_id))).data)
+
+    @extend_schema(parameters=[LEAD], request=s.CartSerializer,
+                   responses={200: s.CartResultSerializer, 409: PROBLEM, **ERRORS},
+                   summary="Set the cart and reserve it (409 with the shortage per line)")
+    def put(self, request, lead_id: int):
+        if lead_id > s.MAX_ID:
+            raise NotFound()
+        body = s.CartSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        lines = [
+            CartLine(product_id=line["product"], quantity=line["quantity"], pack_id=line.get("pack"),
+                     warehouse_id=line.get("warehouse"), batch_id=line.get("batch"),
+                     discount_percent=line["discount_percent"])
+            for line in data["lines"]
+        ]
+        order = actions.get_or_create_order_for_lead(lead_id)
+        result = actions.set_cart(order, lines, delivery_address=data.get("delivery_address"),
+                                  comment=data.get("comment"), actor=self.actor())
+        if result.erp_event is not None:
+            outbox.deliver_now(result.erp_event, timeout=FAST_PATH_SECONDS)
+        order.refresh_from_db()
+        return Response(s.CartResultSerializer(presenters.cart_result(result, order)).data)
+
+
+class ApproveView(WidgetView):
+    @extend_schema(parameters=[LEAD], request=s.ApproveSerializer,
+                   responses={200: s.CartResultSerializer, 409: PROBLEM, **ERRORS},
+                   summary="Approve the order's shortage (approvers only)")
+    def post(self, request, lead_id: int):
+        order = self.order_of(lead_id)
+        body = s.ApproveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = actions.approve_shortage(order, self.actor(), body.validated_data["reason"])
+        if result.erp_event is not None:
+            outbox.deliver_now(result.erp_event, timeout=FAST_PATH_SECONDS)
+        order.refresh_from_db()
+        return Response(s.CartResultSerializer(presenters.cart_result(result, order)).data)
+
+
+class CancelView(WidgetView):
+    @extend_schema(parameters=[LEAD], request=None, responses={200: s.OrderSerializer, 409: PROBLEM, **ERRORS},
+                   summary="Cancel the order and release its reserves")
+    def post(self, request, lead_id: int):
+        order = actions.cancel(self.order_of(lead_id), self.actor())
+        return Response(s.OrderSerializer(presenters.order_detail(order)).data)
+
+
+class DocumentRequestView(WidgetView):
+    @extend_schema(parameters=[LEAD], request=s.DocumentRequestSerializer,
+                   responses={202: s.DocumentSerializer, **ERRORS}, summary="Ask the ERP for a document")
+    def post(self, request, lead_id: int):
+        order = self.order_of(lead_id)
+        body = s.DocumentRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        document = request_document(order, body.validated_data["kind"], actor=self.actor())
+        return Response(s.DocumentSerializer(presenters.document(document)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DocumentPdfView(WidgetView):
+    renderer_classes = [JSONRenderer, PdfRenderer]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("document_id", OpenApiTypes.INT64, OpenApiParameter.PATH)],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, **ERRORS},
+        summary="The document's PDF (404 until it is issued)",
+    )
+    def get(self, request, document_id: int):
+        if document_id > s.MAX_ID:
+            raise NotFound()
+        document = get_object_or_404(Document, pk=document_id, status=Document.Status.ISSUED)
+        if not document.pdf:
+            raise NotFound()
+        name = f"{document.get_kind_display()} {document.number or document.pk}.pdf"
+        return FileResponse(document.pdf.open("rb"), content_type="application/pdf", filename=name)

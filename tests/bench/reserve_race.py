@@ -1,0 +1,67 @@
+"""Benchmark: 50 concurrent cart PUTs (one lead each) for the last 10 units, over HTTP to gunicorn.
+
+Each request goes through the widget token check, the stock guard (stock rows locked in primary-key
+order) and the outbox write. The result must be exactly 10 reserved, none oversold.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import requests
+
+from tests.bench.widget_search import amocrm_backend, gunicorn_server, percentile
+
+REQUESTS = 50
+UNITS = 10
+
+
+def run() -> list[dict]:
+    from django.utils import timezone
+
+    from catalog.models import PriceList, Product, StockLevel, Unit, Warehouse
+    from integration.amocrm.widget_token import mint_widget_token
+    from orders.models import Reservation
+
+    unit = Unit.objects.get_or_create(okei_code="796", defaults={"name": "штука", "short_name": "шт"})[0]
+    warehouse = Warehouse.objects.create(name="Race")
+    price_list = PriceList.objects.get_or_create(code="race", defaults={"name": "Race", "is_default": True})[0]
+    product = Product.objects.create(article="RACE-LAST-10", name="Последние десять", unit=unit)
+    product.prices.create(price_list=price_list, amount=Decimal("100"))
+    StockLevel.objects.create(product=product, warehouse=warehouse, on_hand=Decimal(UNITS), snapshot_at=timezone.now())
+    backend = amocrm_backend()
+    tokens = [mint_widget_token(backend, 500 + n) for n in range(REQUESTS)]
+    barrier = threading.Barrier(REQUESTS)
+    latencies: list[float] = []
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    with gunicorn_server(workers=2, threads=8) as url:
+        def put(n: int) -> None:
+            with requests.Session() as session:
+                barrier.wait(timeout=60)
+                t0 = time.perf_counter()
+                response = session.put(
+                    f"{url}/api/widget/v1/leads/{800000 + n}/order",
+                    json={"lines": [{"product": product.pk, "quantity": "1", "warehouse": warehouse.pk}]},
+                    headers={"X-Auth-Token": tokens[n]}, timeout=120,
+                )
+                elapsed = (time.perf_counter() - t0) * 1000
+            with lock:
+                latencies.append(elapsed)
+                codes.append(response.status_code)
+
+        with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
+            list(pool.map(put, range(REQUESTS)))
+
+    held = Reservation.objects.filter(product=product, status__in=["pending", "confirmed"])
+    reserved = sum((r.quantity for r in held), Decimal("0"))
+    return [{
+        "bench": "reserve_race", "requests": REQUESTS, "units": UNITS, "reserved": int(reserved),
+        "oversold": int(max(reserved - UNITS, 0)), "accepted": codes.count(200), "refused_409": codes.count(409),
+        "other": len(codes) - codes.count(200) - codes.count(409),
+        "p50_ms": round(percentile(latencies, 50), 1), "p95_ms": round(percentile(latencies, 95), 1),
+    }]

@@ -1,0 +1,255 @@
+"""Orders against the MoySklad sandbox: idempotent create after a lost response, reserves in base units,
+the ERP wins, cancel, counterparties matched before created, invoices with their PDF, shipments back."""
+
+import json
+import time
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from catalog.models import Pack, Product, Warehouse
+from counterparties.models import Counterparty
+from documents.actions import request_document
+from integration.erp.moysklad import handlers
+from integration.erp.moysklad.adapter import MoySkladAdapter
+from integration.erp.moysklad.catalog_sync import sync_catalog
+from integration.erp.moysklad.order_sync import sync_orders
+from integration.erp.moysklad.stock_sync import sync_stock
+from integration.erp.moysklad.webhooks import process_webhook
+from integration.erp.types import ErpCounterparty
+from integration.models import InboxMessage, OutboxEvent
+from orders import actions
+from orders.models import Order, OrderLine
+from orders.types import Actor, CartLine
+from tests.erp.conftest import entities, raw
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+ADMIN = Actor(source="admin")
+
+
+@pytest.fixture
+def catalog(backend):
+    sync_catalog(backend, full=True)
+    sync_stock(backend, full=True)
+    return backend
+
+
+@pytest.fixture
+def customer(ms):
+    """Our copy of a demo legal entity, without its ERP id: it must be matched by ИНН+КПП, not created."""
+    erp = entities(ms, "counterparty", "companyType=legal")[0]
+    return Counterparty.objects.create(kind="legal", name=erp["name"], inn=erp["inn"], kpp=erp["kpp"])
+
+
+def _event(order, topic):
+    return OutboxEvent.objects.filter(topic=topic, aggregate_id=str(order.pk)).latest("pk")
+
+
+def _place(customer, lines, lead_id=1001):
+    warehouse = Warehouse.objects.get(name="Москва")
+    order = actions.get_or_create_order_for_lead(lead_id, counterparty=customer, warehouse=warehouse)
+    actions.set_cart(order, lines, actor=ADMIN)
+    return Order.objects.get(pk=order.pk)
+
+
+def test_lost_response_on_create_ends_with_exactly_one_erp_order(catalog, ms, customer):
+    cable = Product.objects.get(article="VVGNG-3X2.5")
+    reel = Pack.objects.get(product=cable)
+    order = _place(customer, [CartLine(product_id=cable.pk, quantity=Decimal("2"), pack_id=reel.pk)])
+    ms.set_faults(drop_responses=1, path_regex="/entity/customerorder$")
+    result = handlers.upsert_order(_event(order, "erp.order.upsert"))
+    assert ms.control("stats", method="GET")["dropped"] == 1
+    erp_orders = entities(ms, "customerorder")
+    assert len(erp_orders) == 1
+    erp = erp_orders[0]
+    assert erp["externalCode"] == str(order.uuid) and erp["syncId"] == str(order.uuid)
+    position = erp["positions"]["rows"][0]
+    assert position["quantity"] == 200 and position["reserve"] == 200  # two reels of 100 m, in base units
+    line = order.lines.get()
+    assert Decimal(position["price"]) == (line.price / reel.factor * 100).quantize(
+        Decimal("1")
+    )  # kopecks per metre
+    order.refresh_from_db()
+    assert order.erp_id == erp["id"] == result["erp_id"] and order.erp_number == erp["name"]
+    assert not Counterparty.objects.filter(erp_id__isnull=True).exists()  # matched by ИНН+КПП
+    assert len(entities(ms, "counterparty")) == 52  # …and nothing created in the ERP
+    # A redelivery (the outbox retries) finds the order instead of creating a second one.
+    Order.objects.filter(pk=order.pk).update(erp_id=None)
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    assert len(entities(ms, "customerorder")) == 1
+
+
+def test_update_replaces_positions_and_the_erp_wins_back(catalog, ms, customer):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    socket = Product.objects.get(article="LGE-SOCK1-WH")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order.refresh_from_db()
+    actions.set_cart(
+        order,
+        [
+            CartLine(product_id=breaker.pk, quantity=Decimal("5")),
+            CartLine(product_id=socket.pk, quantity=Decimal("2")),
+        ],
+        actor=ADMIN,
+    )
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    erp = entities(ms, "customerorder")[0]
+    assert sorted(p["quantity"] for p in erp["positions"]["rows"]) == [2, 5]
+    # A manager edits the order in MoySklad: 4 breakers only. The ERP wins.
+    ms.control(
+        f"moysklad/order/{erp['id']}/positions",
+        {"positions": [{"product": breaker.erp_id, "quantity": 4, "price": 50000, "reserve": 4, "vat": 22}]},
+    )
+    run = sync_orders(catalog)
+    assert run.failed == 0, run.details
+    lines = list(OrderLine.objects.filter(order=order))
+    assert [(line.product_id, line.base_quantity, line.price) for line in lines] == [
+        (breaker.pk, Decimal("4.000"), Decimal("500.00"))
+    ]
+
+
+def test_cancel_sets_the_cancelled_state_and_releases_reserves(catalog, ms, customer):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    store = next(s for s in entities(ms, "store") if s["name"] == "Москва")
+    path = f"/report/stock/bystore/current?stockType=reserve&filter=assortmentId={breaker.erp_id};storeId={store['id']}"
+    reserved = raw(ms, "GET", path)[2][0]["reserve"]
+    actions.cancel(Order.objects.get(pk=order.pk), ADMIN)
+    handlers.cancel_order(_event(order, "erp.order.cancel"))
+    erp = MoySkladAdapter(catalog).get_order(Order.objects.get(pk=order.pk).erp_id)
+    assert erp.state == "Отменён" and all(line.reserved == 0 for line in erp.lines)
+    after = raw(ms, "GET", path)[2]
+    assert (after[0]["reserve"] if after else 0) == reserved - 3
+
+
+def test_kit_reserves_its_components_in_the_erp(catalog, ms, customer):
+    kit = Product.objects.get(article="KIT-FLAT-PANEL")
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    store = next(s for s in entities(ms, "store") if s["name"] == "Москва")
+    path = f"/report/stock/bystore/current?stockType=reserve&include=zeroLines&filter=assortmentId={breaker.erp_id};storeId={store['id']}"
+    ms.control(
+        "moysklad/stock",
+        {
+            "changes": [
+                {"product": c.component.erp_id, "store": "Москва", "stock": 500}
+                for c in kit.components.select_related("component")
+            ]
+        },
+    )
+    sync_stock(catalog)
+    before = raw(ms, "GET", path)[2][0]["reserve"]
+    order = _place(customer, [CartLine(product_id=kit.pk, quantity=Decimal("2"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    position = entities(ms, "customerorder")[0]["positions"]["rows"][0]
+    assert position["assortment"]["meta"]["type"] == "bundle" and position["reserve"] == 2
+    assert raw(ms, "GET", path)[2][0]["reserve"] == before + 8  # 4 breakers per kit
+
+
+def test_counterparties_matched_before_created(backend, ms):
+    adapter = MoySkladAdapter(backend)
+    legal = entities(ms, "counterparty", "companyType=legal")[1]
+    found = adapter.ensure_counterparty(
+        ErpCounterparty(name="другое имя", kind="legal", inn=legal["inn"], kpp=legal["kpp"])
+    )
+    assert found.erp_id == legal["id"]
+    people = [c for c in entities(ms, "counterparty", "companyType=individual") if c.get("phone")]
+    digits = "".join(ch for ch in people[0]["phone"] if ch.isdigit())[-10:]
+    same = adapter.ensure_counterparty(ErpCounterparty(name="X", kind="individual", phone=f"+7 {digits}"))
+    holders = {c["id"] for c in people if "".join(ch for ch in c["phone"] if ch.isdigit()).endswith(digits)}
+    assert same.erp_id in holders  # "8 (916) 123-45-67" and "+7 916 1234567" are one number
+    created = adapter.ensure_counterparty(
+        ErpCounterparty(name="ООО «Новая»", kind="legal", inn="7707083893", kpp="773601001")
+    )
+    assert created.erp_id and len(entities(ms, "counterparty")) == 53
+    again = adapter.ensure_counterparty(
+        ErpCounterparty(name="ООО «Новая»", kind="legal", inn="7707083893", kpp="773601001")
+    )
+    assert again.erp_id == created.erp_id and len(entities(ms, "counterparty")) == 53
+
+
+def test_invoice_and_its_pdf_before_the_link_expires(catalog, ms, customer):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order.refresh_from_db()
+    adapter = MoySkladAdapter(catalog)
+    invoice = adapter.create_invoice(order.erp_id)
+    assert invoice.kind == "invoice" and invoice.number and invoice.order_erp_id == order.erp_id
+    assert invoice.total == order.total
+    pdf = adapter.fetch_document_pdf("invoice", invoice.erp_id)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    # The platform's own path: documents.request_document → erp.document.request → number + ERP PDF.
+    document = request_document(order, "invoice", actor=ADMIN)
+    result = handlers.request_document(OutboxEvent.objects.get(topic="erp.document.request"))
+    document.refresh_from_db()
+    assert document.status == "issued" and document.number == result["number"] and document.source == "erp"
+    assert document.pdf.read().startswith(b"%PDF-") and not document.totals_mismatch
+    assert len(entities(ms, "invoiceout")) == 2
+    # The export link is short-lived (2 s in this sandbox): a late download gets nothing.
+    template = raw(ms, "GET", "/entity/invoiceout/metadata/embeddedtemplate")[2]["rows"][0]
+    status, headers, _ = raw(
+        ms,
+        "POST",
+        f"/entity/invoiceout/{invoice.erp_id}/export/",
+        body={"template": {"meta": template["meta"]}, "extension": "pdf"},
+    )
+    assert status == 303
+    time.sleep(2.1)
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    with pytest.raises(HTTPError):
+        urlopen(headers["Location"], timeout=5)
+
+
+def test_shipments_and_payments_read_back(catalog, ms, customer):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order.refresh_from_db()
+    demand = ms.control("moysklad/demand", {"order": order.erp_id})
+    payment = ms.control("moysklad/payment", {"order": order.erp_id})
+    adapter = MoySkladAdapter(catalog)
+    shipments = list(adapter.iter_shipments())
+    assert [(s.erp_id, s.order_erp_id) for s in shipments] == [(demand["id"], order.erp_id)]
+    assert shipments[0].lines[0].quantity == Decimal("3")
+    payments = list(adapter.iter_payments())
+    assert payments[0].erp_id == payment["id"] and payments[0].amount == order.total
+    sync_orders(catalog)
+    order.refresh_from_db()
+    assert order.shipments.filter(erp_id=demand["id"]).exists()
+    assert order.lines.get().shipped_quantity == Decimal("3")
+    assert order.payments.get().erp_id == payment["id"]
+
+
+def test_order_webhook_applies_the_erp_composition(catalog, ms, customer):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    erp_id = Order.objects.get(pk=order.pk).erp_id
+    ms.control(
+        f"moysklad/order/{erp_id}/positions",
+        {"positions": [{"product": breaker.erp_id, "quantity": 1, "price": 50000, "reserve": 1, "vat": 22}]},
+    )
+    body = {
+        "events": [
+            {
+                "meta": {
+                    "type": "customerorder",
+                    "href": f"{ms.url}/api/remap/1.2/entity/customerorder/{erp_id}",
+                },
+                "action": "UPDATE",
+                "accountId": "acc",
+            }
+        ]
+    }
+    Client().post(
+        "/hooks/moysklad/hook-secret-1/?requestId=order-1", json.dumps(body), content_type="application/json"
+    )
+    process_webhook(InboxMessage.objects.get(message_id="order-1"))
+    assert list(OrderLine.objects.filter(order=order).values_list("base_quantity", flat=True)) == [
+        Decimal("1.000")
+    ]

@@ -1,0 +1,38 @@
+"""Schedules are created idempotently by name, with the intended cadence."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django_q.models import Schedule
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def test_setup_schedules_twice_gives_the_same_rows():
+    call_command("setup_schedules", stdout=io.StringIO())
+    first = {s.name: (s.pk, s.func, s.schedule_type, s.minutes, s.cron, s.next_run) for s in Schedule.objects.all()}
+    out = io.StringIO()
+    call_command("setup_schedules", stdout=out)
+    second = {s.name: (s.pk, s.func, s.schedule_type, s.minutes, s.cron, s.next_run) for s in Schedule.objects.all()}
+    assert first == second and len(first) == 5
+    assert out.getvalue().count("unchanged") == 5
+    by_func = {s.func: s for s in Schedule.objects.all()}
+    assert by_func["integration.tasks.refresh_stock"].minutes == 4
+    assert by_func["integration.tasks.sync_catalog"].cron == "0 2 * * *"
+    assert by_func["integration.tasks.sync_prices"].cron == "0 2 * * *"
+    nightly = by_func["integration.tasks.sync_catalog"].next_run
+    from django.utils import timezone
+
+    assert timezone.localtime(nightly).hour == 2 and timezone.localtime(nightly).minute == 0  # 02:00 Moscow
+    assert by_func["integration.tasks.pump"].minutes == 1
+
+
+def test_setup_schedules_repairs_edited_and_duplicated_rows():
+    call_command("setup_schedules", stdout=io.StringIO())
+    stock = Schedule.objects.get(func="integration.tasks.refresh_stock")
+    Schedule.objects.filter(pk=stock.pk).update(minutes=60)
+    Schedule.objects.create(name=stock.name, func="integration.tasks.refresh_stock", schedule_type="I", minutes=1)
+    call_command("setup_schedules", stdout=io.StringIO())
+    rows = Schedule.objects.filter(name=stock.name)
+    assert rows.count() == 1 and rows.get().minutes == 4 and rows.get().pk == stock.pk
