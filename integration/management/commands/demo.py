@@ -1,6 +1,11 @@
-"""`make demo`: one command from a fresh clone to a running platform with a demo company."""
+"""`make demo`: one command from a fresh clone to a running platform with a demo company.
+
+The sandbox emulators keep their data in memory, so every start rebuilds the demo from scratch: a fresh
+SQLite database, the MoySklad and amoCRM sandboxes seeded with the demo company, then the real syncs.
+"""
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -11,9 +16,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
+
+from integration.models import Backend
+from integration.sandbox.process import SandboxProcess, start_sandbox
 
 DEMO_USER = "admin"
 DEMO_PASSWORD = "amoerp-demo"  # noqa: S105 - the documented demo login, printed on start
+MOYSKLAD_TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's documented default
+AMO_CLIENT_ID = "0b0832f6-1d0a-4c71-9a50-4d7c5f1e2a11"
+AMO_CLIENT_SECRET = "demo-client-secret-0123456789abcdef"  # noqa: S105 - sandbox-only integration secret
+AMO_ACCOUNT_ID = 30441694
+ERP_SYNCS = ("warehouses", "catalog", "prices", "stock")
 
 
 class Command(BaseCommand):
@@ -25,15 +39,98 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="prepare everything, then exit")
 
     def handle(self, *args, host, port, no_serve, **options):
-        Path(settings.BASE_DIR, "var").mkdir(exist_ok=True)
+        base = f"http://{host}:{port}"
+        self.reset_database()
         self.step("Migrating the database")
         call_command("migrate", interactive=False, verbosity=0)
         self.ensure_demo_user()
-        self.step("Loading the demo company")
-        call_command("load_demo")
-        if no_serve:
-            return
-        self.serve(host, port)
+        self.step("Starting the MoySklad and amoCRM sandboxes with the demo company")
+        sandboxes = [
+            start_sandbox("moysklad", seed="demo"),
+            start_sandbox(
+                "amocrm",
+                seed="demo",
+                options={
+                    "client_id": AMO_CLIENT_ID,
+                    "client_secret": AMO_CLIENT_SECRET,
+                    "redirect_uri": f"{base}/hooks/amocrm/oauth/",
+                    "account_id": AMO_ACCOUNT_ID,
+                },
+            ),
+        ]
+        try:
+            moysklad, amocrm = sandboxes
+            erp = self.connect_moysklad(moysklad, base)
+            crm = self.connect_amocrm(amocrm, base)
+            self.step("Syncing the catalog, prices and stock from MoySklad")
+            self.run_syncs(erp, ERP_SYNCS)
+            self.step("Loading the demo counterparties")
+            call_command("load_demo")
+            self.step("Preparing the amoCRM account and pushing the catalog")
+            self.prepare_amocrm(crm, base)
+            call_command("setup_schedules")
+            if no_serve:
+                return
+            self.serve(host, port, sandboxes, amocrm)
+        finally:
+            for sandbox in sandboxes:
+                sandbox.stop()
+
+    def reset_database(self) -> None:
+        db = settings.DATABASES["default"]
+        if db["ENGINE"].endswith("sqlite3"):
+            connections.close_all()
+            path = Path(db["NAME"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink(missing_ok=True)
+
+    def connect_moysklad(self, sandbox: SandboxProcess, base: str) -> Backend:
+        backend = Backend.objects.create(
+            name="moysklad",
+            kind=Backend.Kind.MOYSKLAD,
+            base_url=f"{sandbox.url}/api/remap/1.2",
+            credentials={"token": MOYSKLAD_TOKEN},
+            settings={"webhook_secret": secrets.token_urlsafe(24)},
+        )
+        return backend
+
+    def connect_amocrm(self, sandbox: SandboxProcess, base: str) -> Backend:
+        from integration.amocrm.tokens import exchange_code
+
+        backend = Backend.objects.create(
+            name="amocrm",
+            kind=Backend.Kind.AMOCRM,
+            base_url=sandbox.url,
+            credentials={
+                "client_id": AMO_CLIENT_ID,
+                "client_secret": AMO_CLIENT_SECRET,
+                "redirect_uri": f"{base}/hooks/amocrm/oauth/",
+            },
+            settings={"account_id": AMO_ACCOUNT_ID, "subdomain": "demo", "approvers": [1002]},
+        )
+        exchange_code(backend, sandbox.control("amocrm/oauth/code", {})["code"])
+        return backend
+
+    def run_syncs(self, backend: Backend, kinds) -> None:
+        from integration.syncs import run_sync
+
+        for kind in kinds:
+            run = run_sync(kind, backend, full=True)
+            self.stdout.write(f"    {kind}: {run.get_status_display()} {self.counts(run)}")
+
+    def prepare_amocrm(self, backend: Backend, base: str) -> None:
+        from integration.amocrm.setup import prepare_account
+        from integration.erp.moysklad.adapter import MoySkladAdapter, ensure_webhooks
+
+        prepare_account(backend, public_url=base)
+        erp = Backend.objects.get(name="moysklad")
+        ensure_webhooks(MoySkladAdapter(erp), f"{base}/hooks/moysklad/{erp.settings['webhook_secret']}/")
+        self.run_syncs(Backend.objects.get(pk=backend.pk), ("crm_catalog",))
+
+    @staticmethod
+    def counts(run) -> str:
+        fields = ("created", "updated", "unchanged", "skipped", "failed")
+        return ", ".join(f"{name} {getattr(run, name, 0)}" for name in fields if getattr(run, name, 0))
 
     def step(self, text: str) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(f"==> {text}"))
@@ -46,7 +143,7 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
 
-    def serve(self, host: str, port: int) -> None:
+    def serve(self, host: str, port: int, sandboxes: list[SandboxProcess], amocrm: SandboxProcess) -> None:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         children = [
             subprocess.Popen([sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"]),
@@ -59,7 +156,11 @@ class Command(BaseCommand):
                 f"  admin        {base}/admin/   login: {DEMO_USER} / {DEMO_PASSWORD}\n"
                 f"  API docs     {base}/api/docs/\n"
                 f"  API schema   {base}/api/schema/\n"
+                f"  widget API   {base}/api/widget/v1/products?q=кабель  (header X-Auth-Token)\n"
                 "  worker       django-q2 cluster (ORM broker)\n"
+                + "".join(f"  sandbox      {s.name}: {s.url}\n" for s in sandboxes)
+                + "  widget tokens are single-use (jti); mint one as amoCRM would:\n"
+                f"    curl -s -X POST {amocrm.url}/_control/amocrm/widget_token -d '{{\"user_id\": 1001}}'\n"
                 "Ctrl-C stops everything.\n"
             )
         )
