@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pkgutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +51,11 @@ def main(argv: list[str]) -> int:
     if unknown:
         log.error("unknown scenario(s): %s (known: %s)", ", ".join(unknown), ", ".join(scenario_names()))
         return 2
+    if len(names) > 1:
+        # Each scenario gets its own process and freshly migrated database: scenarios seed the same
+        # catalog (units, articles) and must not see each other's rows.
+        codes = [subprocess.call([sys.executable, "-m", "tests.bench", name]) for name in names]
+        return 1 if any(codes) else 0
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings_test"
     os.environ["DATABASE_URL"] = fresh_database_url(os.environ.get("DATABASE_URL", ""))
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # child processes inherit quiet logs
