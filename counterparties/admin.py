@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -129,8 +130,13 @@ class CounterpartyAdmin(SimpleHistoryAdmin):
         phones = sorted(obj.phones.all(), key=lambda p: (not p.is_primary, p.pk))
         return phones[0].number if phones else "—"
 
-    @admin.action(description=_("Merge selected counterparties…"))
+    def has_merge_permission(self, request) -> bool:
+        return request.user.has_perm("counterparties.merge_counterparty")
+
+    @admin.action(description=_("Merge selected counterparties…"), permissions=["merge"])
     def merge_selected(self, request, queryset):
+        if not self.has_merge_permission(request):
+            raise PermissionDenied
         counterparties = list(queryset.order_by("pk"))
         if len(counterparties) < 2:
             self.message_user(request, _("Select at least two counterparties to merge."), messages.WARNING)

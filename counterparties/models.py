@@ -50,6 +50,7 @@ class Counterparty(models.Model):
         verbose_name = _("counterparty")
         verbose_name_plural = _("counterparties")
         ordering = ["name"]
+        permissions = [("merge_counterparty", _("Can merge duplicate counterparties"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["inn", "kpp"],

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Exists, OuterRef, Subquery
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -395,15 +395,14 @@ class OutboxEventAdmin(admin.ModelAdmin):
         ]
 
     def _one(self, request, pk, allowed: bool, action):
+        if not allowed:
+            raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not allowed:
-            self.message_user(request, _("You may not do this."), messages.ERROR)
-        else:
-            event = get_object_or_404(OutboxEvent, pk=pk)
-            done = action(event)
-            level = messages.SUCCESS if done else messages.WARNING
-            self.message_user(request, _("Done.") if done else _("Nothing to do for this event in its current state."), level)
+        event = get_object_or_404(OutboxEvent, pk=pk)
+        done = action(event)
+        level = messages.SUCCESS if done else messages.WARNING
+        self.message_user(request, _("Done.") if done else _("Nothing to do for this event in its current state."), level)
         return HttpResponseRedirect(reverse("admin:integration_outboxevent_change", args=[pk]))
 
     def replay_one(self, request, pk):
@@ -693,10 +692,9 @@ class ConflictAdmin(SimpleHistoryAdmin):
         ]
 
     def resolve_one(self, request, pk):
-        conflict = get_object_or_404(Conflict, pk=pk)
         if not self.has_resolve_permission(request):
-            self.message_user(request, _("You may not do this."), messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:integration_conflict_change", args=[pk]))
+            raise PermissionDenied
+        conflict = get_object_or_404(Conflict, pk=pk)
         form = ResolveForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             done, failed = self._apply(request, [conflict], form.cleaned_data)

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from catalog.formats import format_quantity
 from catalog.models import MONEY, QTY, VatRate
 
 
@@ -103,7 +104,7 @@ class OrderLine(models.Model):
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")]
 
     def __str__(self) -> str:
-        return f"{self.product} × {self.quantity.normalize()}"
+        return f"{self.product} × {format_quantity(self.quantity)}"
 
 
 class Reservation(models.Model):
@@ -139,7 +140,7 @@ class Reservation(models.Model):
         indexes = [models.Index(fields=["product", "warehouse", "status"], name="reservation_stock_idx")]
 
     def __str__(self) -> str:
-        return f"{self.product} × {self.quantity.normalize()} @ {self.warehouse}"
+        return f"{self.product} × {format_quantity(self.quantity)} @ {self.warehouse}"
 
 
 class Approval(models.Model):
@@ -197,4 +198,4 @@ class ShipmentLine(models.Model):
         verbose_name_plural = _("shipment lines")
 
     def __str__(self) -> str:
-        return f"{self.product} × {self.quantity.normalize()}"
+        return f"{self.product} × {format_quantity(self.quantity)}"

@@ -118,9 +118,6 @@ def test_auditor_gets_403_on_change_and_add_posts(client, auditor, erp):
     assert Backend.objects.filter(pk=erp.pk).exists() and not Override.objects.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "counterparties: the merge action has no permission; needs Meta permission 'merge_counterparty' and "
-    "@admin.action(permissions=['merge']) with has_merge_permission checking counterparties.merge_counterparty"))
 def test_auditor_cannot_merge_counterparties(client, auditor):
     keep, dup = duplicate_counterparties()
     logged_in(client, auditor)
@@ -128,6 +125,16 @@ def test_auditor_cannot_merge_counterparties(client, auditor):
            survivor=str(keep.pk), reason="x", confirm="yes")
     dup.refresh_from_db()
     assert dup.merged_into_id is None
+
+
+def test_operator_merges_counterparties(client, operator):
+    keep, dup = duplicate_counterparties()
+    logged_in(client, operator)
+    assert 'value="merge_selected"' in client.get("/admin/counterparties/counterparty/").content.decode()
+    action(client, "/admin/counterparties/counterparty/", "merge_selected", keep.pk, dup.pk,
+           survivor=str(keep.pk), reason="x", confirm="yes")
+    dup.refresh_from_db()
+    assert dup.merged_into_id == keep.pk
 
 
 def test_credentials_stay_hidden_even_with_change_rights(client, operator, erp):

@@ -84,7 +84,8 @@ def test_replay_needs_the_permission(client, backend, dead_event):
     client.force_login(user)
     changelist = reverse("admin:integration_outboxevent_changelist")
     client.post(changelist, {"action": "replay_selected", ACTION_CHECKBOX_NAME: [dead_event.pk], "index": 0})
-    client.post(reverse("admin:integration_outboxevent_replay", args=[dead_event.pk]))
+    for name in ("admin:integration_outboxevent_replay", "admin:integration_outboxevent_discard"):
+        assert client.post(reverse(name, args=[dead_event.pk])).status_code == 403
     dead_event.refresh_from_db()
     assert dead_event.status == "dead"
     user.user_permissions.add(Permission.objects.get(codename="replay_outboxevent"))
@@ -130,6 +131,22 @@ def test_single_resolution_with_a_manual_value(admin_client):
     admin_client.post(url, {"choice": "manual", "value": "Третье имя", "reason": "сверили"})
     company.refresh_from_db()
     assert company.name == "Третье имя"
+
+
+def test_single_resolution_needs_the_permission(client, admin_user):
+    company = Counterparty.objects.create(name="A", kind="individual")
+    pin_value(company, "name", "Pinned", author=admin_user, reason="r")
+    apply_remote_values(company, {"name": "ERP"})
+    conflict = Conflict.objects.get()
+    viewer = get_user_model().objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_conflict"))
+    client.force_login(viewer)
+    url = reverse("admin:integration_conflict_resolve", args=[conflict.pk])
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"choice": "take_erp", "reason": "r"}).status_code == 403
+    conflict.refresh_from_db()
+    company.refresh_from_db()
+    assert conflict.status == "open" and company.name == "Pinned"
 
 
 def test_override_created_in_the_admin_is_applied(admin_client):
