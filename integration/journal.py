@@ -95,10 +95,10 @@ def build_entry(exchange: Exchange, backend: Backend | None, correlation: Correl
         status_code=exchange.status_code,
         duration_ms=max(0, int(exchange.duration_ms)),
         request_headers=secrets.mask_headers(exchange.request_headers, known),
-        # Redact first (JSON needs the whole body to parse), then truncate.
-        request_body=secrets.truncate(secrets.redact_text(_text(exchange.request_body), known), limit),
+        # Truncated first, then redacted: a megabyte page is never parsed whole.
+        request_body=secrets.redact_clipped(_text(exchange.request_body), limit, known),
         response_headers=secrets.mask_headers(exchange.response_headers, known),
-        response_body=secrets.truncate(secrets.redact_text(_text(exchange.response_body), known), limit),
+        response_body=secrets.redact_clipped(_text(exchange.response_body), limit, known),
         error=secrets.truncate(secrets.redact_text(exchange.error, known), 2000),
         content_type_id=correlation.content_type_id if correlation else None,
         object_id=correlation.object_id if correlation else "",

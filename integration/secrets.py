@@ -32,12 +32,20 @@ SECRET_NAMES = frozenset(
         "private_key",
     }
 )
-# Path segments following one of these are secrets, e.g. /hooks/<secret>/.
+# Path segments following one of these are secrets, e.g. /hooks/<secret>/ ...
 SECRET_PATH_PREFIXES = frozenset({"hooks", "hook", "webhooks", "webhook"})
+# ... unless the segment names a webhook source: then the next one is the secret, /hooks/<source>/<secret>/,
+# except for the source's fixed routes.
+WEBHOOK_SOURCES = frozenset({"amocrm", "moysklad", "onec_odata", "commerceml"})
+FIXED_HOOK_ROUTES = frozenset({"oauth"})
 
 _NAMES_ALTERNATION = "|".join(sorted((re.escape(n) for n in SECRET_NAMES), key=len, reverse=True))
+# `key: value` / `"key": "value"` / `key=value` in free text, JSON (even cut short) or a form body. The key is a
+# whole word (a secret name, or `<prefix>_<secret name>`); a quoted value runs to its closing quote or to the end
+# of the text (a value cut by truncation is still masked).
 _TEXT_SECRET_RE = re.compile(
-    r"""(?P<key>["']?(?:""" + _NAMES_ALTERNATION + r""")["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'&\s,;}]+)""",
+    r"""(?P<key>(?<![\w-])\\?["']?(?:[\w-]*_)?(?:""" + _NAMES_ALTERNATION + r""")(?![\w-])\\?["']?\s*[:=]\s*)"""
+    r"""(?P<value>\\?"(?:[^"\\]|\\.)*(?:"|\\?$)|\\?'(?:[^'\\]|\\.)*(?:'|\\?$)|[^"'&\s,;{}\[\]]+)""",
     re.IGNORECASE,
 )
 _BEARER_RE = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
@@ -91,8 +99,12 @@ def mask_url(url: str, known: Iterable[str] = ()) -> str:
         return scrub_known(url, known)
     segments = parts.path.split("/")
     for index in range(1, len(segments)):
-        if segments[index - 1].lower() in SECRET_PATH_PREFIXES and segments[index]:
+        if segments[index - 1].lower() not in SECRET_PATH_PREFIXES or not segments[index]:
+            continue
+        if segments[index].lower() not in WEBHOOK_SOURCES:
             segments[index] = REDACTED
+        elif index + 1 < len(segments) and segments[index + 1] and segments[index + 1].lower() not in FIXED_HOOK_ROUTES:
+            segments[index + 1] = REDACTED
     query = parse_qsl(parts.query, keep_blank_values=True)
     masked_query = urlencode(
         [(key, REDACTED if is_secret_name(key) else value) for key, value in query], safe="*"
@@ -139,12 +151,57 @@ def redact_text(text: str, known: Iterable[str] = ()) -> str:
         if pairs:
             redacted = urlencode([(k, REDACTED if is_secret_name(k) else v) for k, v in pairs], safe="*")
     if redacted is None:
-        redacted = _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-        redacted = _TEXT_SECRET_RE.sub(lambda m: f"{m['key']}{m['quote']}{REDACTED}", redacted)
+        redacted = redact_pairs(text)
     return scrub_known(redacted, known)
 
 
-def truncate(text: str, limit: int) -> str:
+def _masked_value(match: re.Match) -> str:
+    value = match["value"]
+    quote = value.lstrip("\\")[:1]
+    if quote in ("'", '"'):
+        prefix = value[: value.index(quote) + 1]
+        return f"{match['key']}{prefix}{REDACTED}{prefix}"
+    return f"{match['key']}{REDACTED}"
+
+
+def redact_pairs(text: str) -> str:
+    """Bearer/Basic credentials and secret `key: value` pairs masked by text rules alone: works on a body cut
+    short (invalid JSON, a half form) and costs one pass over the text."""
+    text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _TEXT_SECRET_RE.sub(_masked_value, text)
+
+
+def scrub_cut_known(text: str, known: Iterable[str], keep: int = 3) -> str:
+    """Mask a known secret cut by truncation: the text's tail is a prefix (longer than `keep`) of one."""
+    for value in known:
+        for length in range(min(len(value) - 1, len(text)), keep, -1):
+            if text.endswith(value[:length]):
+                return f"{text[:-length]}{REDACTED}"
+    return text
+
+
+def clip(text: str, limit: int) -> tuple[str, int]:
+    """The first `limit` characters of `text` and how many were dropped."""
     if limit <= 0 or len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [{len(text) - limit} more characters truncated]"
+        return text, 0
+    return text[:limit], len(text) - limit
+
+
+def truncation_marker(dropped: int) -> str:
+    return f"… [{dropped} more characters truncated]" if dropped else ""
+
+
+def redact_clipped(text: str, limit: int, known: Iterable[str] = ()) -> str:
+    """Truncate first, then redact what is kept (a whole megabyte body is never parsed): a secret cut at the
+    boundary is masked too. Ends with a marker of how much was dropped."""
+    known = list(known)
+    head, dropped = clip(text, limit)
+    if not dropped:
+        return redact_text(head, known)
+    masked = scrub_cut_known(scrub_known(redact_pairs(head), known), known)
+    return f"{masked}{truncation_marker(dropped)}"
+
+
+def truncate(text: str, limit: int) -> str:
+    head, dropped = clip(text, limit)
+    return f"{head}{truncation_marker(dropped)}"

@@ -1,6 +1,7 @@
 """The integration journal: secrets masked, bodies truncated, correlation, survives the caller's rollback."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from django.utils import timezone
 from integration import http, journal
 from integration.errors import BackendPaused, PermanentError, RetryableError
 from integration.models import Backend, JournalEntry
-from integration.secrets import mask_secret, mask_url, redact_text
+from integration.secrets import mask_secret, mask_url, redact_clipped, redact_text
 
 pytestmark = pytest.mark.postgres
 
@@ -141,3 +142,42 @@ def test_a_failing_journal_write_does_not_break_the_callers_transaction(backend,
         assert Backend.objects.filter(pk=backend.pk).exists()
     assert not JournalEntry.objects.exists()
     assert "could not write an entry" in caplog.text
+
+
+def test_webhook_secrets_are_masked_after_the_source_and_fixed_routes_stay_readable():
+    assert mask_url("https://erp.test/hooks/moysklad/abc123def456/?x=1") == "https://erp.test/hooks/moysklad/***/?x=1"
+    assert mask_url("https://erp.test/hooks/amocrm/S3CRETamo/") == "https://erp.test/hooks/amocrm/***/"
+    assert mask_url("https://erp.test/hooks/amocrm/oauth/?code=C0DE&state=s") == (
+        "https://erp.test/hooks/amocrm/oauth/?code=***&state=s"
+    )
+
+
+def test_truncated_bodies_are_redacted_even_when_the_secret_is_cut_at_the_boundary():
+    known = ["KNOWNSECRETVALUE42"]
+    rows = ",".join(f'{{"id": {i}, "barcode": "46{i:011d}", "code": "c{i}"}}' for i in range(2000))
+    for body, leaked in (
+        ('{"rows": [' + rows + '], "access_token": "ABCDEFGHIJKLMNOP"}', "ABCDEFGHIJKLMNOP"),
+        ('{"note": "x", "password": "PASSWORDVALUE123", "rows": [' + rows + "]}", "PASSWORDVALUE123"),
+        ("grant_type=refresh&refresh_token=REFRESHTOKENVALUE&" + "x=1&" * 5000, "REFRESHTOKENVALUE"),
+        ("Authorization: Bearer BEARERVALUE.1234567 " + "y" * 100000, "BEARERVALUE.1234567"),
+        ('{"note": "forwarded KNOWNSECRETVALUE42", "rows": [' + rows + "]}", "KNOWNSECRETVALUE42"),
+    ):
+        secret_at = body.index(leaked)
+        for cut in range(secret_at - 3, secret_at + len(leaked) + 2):  # every cut through the secret
+            stored = redact_clipped(body, cut, known)
+            assert "more characters truncated" in stored
+            head = stored.split("… [")[0]
+            exposed = max((n for n in range(len(leaked) + 1) if leaked[:n] in head), default=0)
+            assert exposed <= 3, (cut, stored[-60:])
+    assert '"barcode": "46' in redact_clipped('{"rows": [' + rows + "]}", 8192)
+
+
+def test_journaling_a_megabyte_page_is_cheap():
+    rows = ",".join(f'{{"id": "{i}", "name": "Товар {i}", "salePrices": [{{"value": {i}00}}]}}' for i in range(12000))
+    body = ('{"meta": {"size": 12000}, "rows": [' + rows + "]}").encode()
+    assert len(body) > 700_000
+    started = time.perf_counter()
+    for _ in range(10):
+        entry = journal.build_entry(journal.Exchange("out", "GET", "https://x.test/p", response_body=body), None, None)
+    assert (time.perf_counter() - started) / 10 < 0.02
+    assert "more characters truncated" in entry.response_body and len(entry.response_body) < 8300
