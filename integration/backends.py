@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,3 +32,12 @@ def resume_backend(backend: Backend, *, user=None) -> Backend:
             backend=backend, status=OutboxEvent.Status.PENDING, attempts=0, next_attempt_at__gt=timezone.now()
         ).update(next_attempt_at=timezone.now())
     return backend
+
+
+def backend_for_webhook_secret(kind: str, secret: str) -> Backend | None:
+    """The active backend of `kind` whose webhook URL carries `secret` (compared in constant time)."""
+    for backend in Backend.objects.filter(kind=kind, active=True):
+        expected = str((backend.settings or {}).get("webhook_secret") or "")
+        if expected and hmac.compare_digest(expected, secret):
+            return backend
+    return None

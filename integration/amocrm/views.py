@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from copy import copy
 
 from django.contrib import messages
@@ -20,6 +19,7 @@ from integration.amocrm.errors import OAuthRejected
 from integration.amocrm.handlers import SOURCE
 from integration.amocrm.tokens import exchange_code
 from integration.amocrm.webhooks import WebhookParseError, dedup_key, parse_bracket_body, webhook_events
+from integration.backends import backend_for_webhook_secret
 from integration.journal import journal_incoming
 from integration.models import Backend, InboxMessage
 
@@ -27,20 +27,12 @@ STATE_SALT = "amoerp.amocrm.oauth-state"
 STATE_MAX_AGE = 20 * 60  # an authorization code lives 20 minutes
 
 
-def backend_for_secret(secret: str) -> Backend | None:
-    for backend in Backend.objects.filter(kind=Backend.Kind.AMOCRM, active=True):
-        expected = str(backend.settings.get("webhook_secret") or "")
-        if expected and hmac.compare_digest(expected, secret):
-            return backend
-    return None
-
-
 @csrf_exempt
 @require_POST
 def receive_webhook(request: HttpRequest, secret: str) -> HttpResponse:
     """Store and answer at once (amoCRM waits 2 s); the inbox worker re-reads and applies."""
     request._journal_started = timezone.now()
-    backend = backend_for_secret(secret)
+    backend = backend_for_webhook_secret(Backend.Kind.AMOCRM, secret)
     if backend is None:
         return HttpResponse(status=404)
     body = request.body

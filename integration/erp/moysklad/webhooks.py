@@ -4,7 +4,6 @@ The body only references entities: the inbox handler re-reads each one through t
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Product
 from integration import inbox
+from integration.backends import backend_for_webhook_secret
 from integration.erp.moysklad import catalog_sync, order_sync
 from integration.erp.moysklad.adapter import MoySkladAdapter
 from integration.erp.moysklad.mappers import href_id
@@ -27,19 +27,11 @@ SOURCE = "moysklad"
 CATALOG_TYPES = ("product", "service", "bundle")
 
 
-def backend_for_secret(secret: str) -> Backend | None:
-    for backend in Backend.objects.filter(kind=Backend.Kind.MOYSKLAD, active=True):
-        expected = str((backend.settings or {}).get("webhook_secret") or "")
-        if expected and hmac.compare_digest(expected, secret):
-            return backend
-    return None
-
-
 @csrf_exempt
 @require_POST
 def receive_webhook(request: HttpRequest, secret: str) -> HttpResponse:
     request._journal_started = timezone.now()
-    backend = backend_for_secret(secret)
+    backend = backend_for_webhook_secret(Backend.Kind.MOYSKLAD, secret)
     if backend is None:
         return HttpResponse(status=404)
     inbox.store_webhook(
