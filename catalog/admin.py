@@ -3,6 +3,8 @@ from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from integration.staff.mirrored import MirroredAdminMixin, MirroredInlineMixin
+
 from .duplicates import find_duplicate_products
 from .formats import format_money, format_quantity
 from .models import (
@@ -20,47 +22,66 @@ from .models import (
     Warehouse,
 )
 
+STOCK_NOTE = _("Stock is the ERP's snapshot and is never pinned here: change it in the ERP (a stock adjustment or a "
+                "movement), the next stock refresh brings it.")
+PRODUCT_PART_NOTE = _("Part of a product mirrored from the ERP: change it in the ERP, the next catalog sync brings it.")
+
+
+class ProductPartAdmin(MirroredAdminMixin, admin.ModelAdmin):
+    """Barcodes, packs, kit components, batches: rows of a product the ERP owns."""
+
+    local_fields_note = PRODUCT_PART_NOTE
+
+    def erp_bound(self, obj) -> bool:
+        return bool(obj.product.erp_id)
+
 
 @admin.register(Warehouse)
-class WarehouseAdmin(admin.ModelAdmin):
+class WarehouseAdmin(MirroredAdminMixin, admin.ModelAdmin):
+    synced_fields = ("name", "code", "address", "erp_id", "active")
+    pinnable_fields = ("name", "code", "address", "active")
     list_display = ("name", "code", "address", "active", "erp_id")
     list_filter = ("active",)
     search_fields = ("name", "code", "erp_id")
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(MirroredAdminMixin, admin.ModelAdmin):
+    synced_fields = ("okei_code", "name", "short_name", "erp_id")
+    pinnable_fields = ("name", "short_name")
     list_display = ("okei_code", "name", "short_name", "erp_id")
     search_fields = ("okei_code", "name", "short_name")
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(MirroredAdminMixin, admin.ModelAdmin):
+    synced_fields = ("name", "parent", "erp_id")
+    pinnable_fields = ("name",)
     list_display = ("name", "parent", "erp_id")
     list_select_related = ("parent",)
     search_fields = ("name", "erp_id")
     autocomplete_fields = ("parent",)
 
 
-class BarcodeInline(admin.TabularInline):
+class BarcodeInline(MirroredInlineMixin, admin.TabularInline):
     model = Barcode
     extra = 0
 
 
-class PackInline(admin.TabularInline):
+class PackInline(MirroredInlineMixin, admin.TabularInline):
     model = Pack
     extra = 0
     fields = ("unit", "factor", "barcode", "erp_id")
 
 
-class KitComponentInline(admin.TabularInline):
+class KitComponentInline(MirroredInlineMixin, admin.TabularInline):
     model = KitComponent
     fk_name = "kit"
     extra = 0
     autocomplete_fields = ("component",)
 
 
-class PriceInline(admin.TabularInline):
+class PriceInline(MirroredInlineMixin, admin.TabularInline):
     model = Price
     extra = 0
     fields = ("price_list", "amount", "updated_at")
@@ -113,7 +134,10 @@ class DuplicateProductFilter(admin.SimpleListFilter):
 
 
 @admin.register(Product)
-class ProductAdmin(SimpleHistoryAdmin):
+class ProductAdmin(MirroredAdminMixin, SimpleHistoryAdmin):
+    synced_fields = ("erp_id", "article", "name", "description", "category", "unit", "kind", "vat_rate", "tracking",
+                     "active", "archived_at")
+    pinnable_fields = ("name", "description", "category", "unit", "kind", "vat_rate", "tracking", "active")
     list_display = ("article", "name", "category", "unit", "kind", "vat_rate", "tracking", "active")
     list_display_links = ("article", "name")
     list_filter = ("kind", "vat_rate", "tracking", "active", "category", DuplicateProductFilter)
@@ -130,7 +154,8 @@ class ProductAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Barcode)
-class BarcodeAdmin(admin.ModelAdmin):
+class BarcodeAdmin(ProductPartAdmin):
+    synced_fields = ("product", "value", "kind")
     list_display = ("value", "kind", "product")
     list_select_related = ("product",)
     search_fields = ("=value", "product__article", "product__name")
@@ -138,7 +163,8 @@ class BarcodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Pack)
-class PackAdmin(admin.ModelAdmin):
+class PackAdmin(ProductPartAdmin):
+    synced_fields = ("product", "unit", "factor", "barcode", "erp_id")
     list_display = ("product", "unit", "factor_display", "barcode")
     list_select_related = ("product", "unit")
     search_fields = ("product__article", "product__name", "=barcode")
@@ -151,7 +177,12 @@ class PackAdmin(admin.ModelAdmin):
 
 
 @admin.register(KitComponent)
-class KitComponentAdmin(admin.ModelAdmin):
+class KitComponentAdmin(ProductPartAdmin):
+    synced_fields = ("kit", "component", "quantity")
+
+    def erp_bound(self, obj) -> bool:
+        return bool(obj.kit.erp_id)
+
     list_display = ("kit", "component", "quantity_display")
     list_select_related = ("kit", "component")
     search_fields = ("kit__article", "kit__name", "component__article", "component__name")
@@ -163,7 +194,12 @@ class KitComponentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(ProductPartAdmin):
+    synced_fields = ("product", "number", "expires_on", "erp_id")
+
+    def erp_bound(self, obj) -> bool:
+        return bool(obj.erp_id or obj.product.erp_id)
+
     list_display = ("product", "number", "expires_on", "erp_id")
     list_select_related = ("product",)
     search_fields = ("number", "product__article", "product__name")
@@ -172,7 +208,10 @@ class BatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriceList)
-class PriceListAdmin(admin.ModelAdmin):
+class PriceListAdmin(MirroredAdminMixin, admin.ModelAdmin):
+    synced_fields = ("name", "code", "currency", "erp_id")
+    pinnable_fields = ("name",)
+    local_fields_note = _("Local and editable: “default” (the list used for clients without a segment).")
     list_display = ("name", "code", "currency", "is_default", "erp_id")
     list_filter = ("currency", "is_default")
     search_fields = ("name", "code", "erp_id")
@@ -187,7 +226,13 @@ class SegmentAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(MirroredAdminMixin, admin.ModelAdmin):
+    synced_fields = ("product", "price_list", "amount")
+    pinnable_fields = ("amount",)
+
+    def erp_bound(self, obj) -> bool:
+        return bool(obj.product.erp_id)
+
     list_display = ("product", "price_list", "amount_display", "updated_at")
     list_select_related = ("product", "price_list")
     list_filter = ("price_list",)
@@ -200,7 +245,13 @@ class PriceAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(admin.ModelAdmin):
+class StockLevelAdmin(MirroredAdminMixin, admin.ModelAdmin):
+    synced_fields = ("product", "warehouse", "batch", "on_hand", "reserved", "expected", "snapshot_at")
+    local_fields_note = STOCK_NOTE
+
+    def erp_bound(self, obj) -> bool:
+        return bool(obj.product.erp_id or obj.warehouse.erp_id)
+
     list_display = ("product", "warehouse", "batch", "on_hand_display", "reserved_display", "expected_display",
                     "available_display", "snapshot_at")
     list_select_related = ("product", "warehouse", "batch")

@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from integration.staff.mirrored import MirroredAdminMixin, MirroredInlineMixin
+
 from .errors import InvalidValue, MergeRefused
 from .matching import find_duplicate_groups
 from .merge import merge_counterparties, plan_merge
@@ -38,7 +40,7 @@ class EmailFormSet(ContactFormSet):
             raise forms.ValidationError(_("An individual needs a phone or an e-mail."), code="required")
 
 
-class PhoneInline(admin.TabularInline):
+class PhoneInline(MirroredInlineMixin, admin.TabularInline):
     model = Phone
     formset = PhoneFormSet
     extra = 0
@@ -46,7 +48,7 @@ class PhoneInline(admin.TabularInline):
     readonly_fields = ("raw",)
 
 
-class EmailInline(admin.TabularInline):
+class EmailInline(MirroredInlineMixin, admin.TabularInline):
     model = Email
     formset = EmailFormSet
     extra = 0
@@ -95,7 +97,14 @@ class MergeForm(forms.Form):
 
 
 @admin.register(Counterparty)
-class CounterpartyAdmin(SimpleHistoryAdmin):
+class CounterpartyAdmin(MirroredAdminMixin, SimpleHistoryAdmin):
+    # Bound to the ERP (it has an ERP id): the ERP's card is the master of the requisites, addresses and contacts.
+    synced_fields = ("kind", "name", "full_name", "inn", "kpp", "ogrn", "legal_address", "actual_address", "erp_id",
+                     "crm_id")
+    pinnable_fields = ("name", "full_name", "legal_address", "actual_address", "segment")
+    master_blocks_add = False  # new clients are made here or in amoCRM and sent to the ERP
+    local_fields_note = _("Local and editable here: the client segment (the price list the client buys at). The "
+                          "ERP's price type replaces it when the ERP sends one; pin it to keep a different one.")
     list_display = ("name", "kind", "inn", "kpp", "primary_phone", "segment", "merged_into")
     list_select_related = ("segment", "merged_into")
     list_filter = ("kind", "segment", MergedFilter, DuplicateFilter)

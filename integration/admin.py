@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -791,6 +792,31 @@ class OverrideAdmin(SimpleHistoryAdmin):
     @admin.display(description=_("state"))
     def state(self, obj):
         return _("active") if obj.is_active else _("expired")
+
+    def get_changeform_initial_data(self, request):
+        """The "pin a value" links of mirrored pages fill the form in; their value is JSON."""
+        initial = super().get_changeform_initial_data(request)
+        initial.pop("return_to", None)
+        if "value" in initial:
+            try:
+                initial["value"] = json.loads(initial["value"])
+            except ValueError:
+                pass  # shown as typed; the form says what is wrong with it
+        return initial
+
+    def _return_to(self, request):
+        target = request.GET.get("return_to", "")
+        if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+            return HttpResponseRedirect(target)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        back = self._return_to(request) if "_continue" not in request.POST and "_addanother" not in request.POST else None
+        if back is not None:
+            self.message_user(request, _("Pinned %(field)s on %(object)s: the syncs keep this value.")
+                              % {"field": obj.field, "object": obj.object_repr}, messages.SUCCESS)
+            return back
+        return super().response_add(request, obj, post_url_continue)
 
     def save_model(self, request, obj, form, change):
         pinned = pin_value(

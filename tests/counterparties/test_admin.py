@@ -107,3 +107,61 @@ def test_merge_action_warns_about_rows_sharing_no_key(admin_client):
     b = f.individual("Сидоров", phones=["+79031112233"])
     html = admin_client.post(CHANGELIST, {"action": "merge_selected", "_selected_action": [a.pk, b.pk]}).content.decode()
     assert 'id="merge-unrelated"' in html and 'id="merge-confirm"' in html
+
+
+# --- ERP-bound counterparties are read-only while the ERP is the master (issue 11, item 20) ----------------------
+
+
+@pytest.fixture
+def erp(db):
+    from integration.models import Backend
+
+    return Backend.objects.create(name="moysklad", kind=Backend.Kind.MOYSKLAD, base_url="https://ms.example/api")
+
+
+def edit_data(person, segment, **changes) -> dict:
+    data = {"kind": person.kind, "name": person.name, "full_name": "", "inn": person.inn, "kpp": person.kpp,
+            "ogrn": person.ogrn, "legal_address": "", "actual_address": "",
+            "segment": segment.pk if segment else "", "erp_id": person.erp_id or "", "crm_id": "", **changes}
+    phones = list(person.phones.all())
+    data.update({"phones-TOTAL_FORMS": str(len(phones)), "phones-INITIAL_FORMS": str(len(phones)),
+                 "emails-TOTAL_FORMS": "0", "emails-INITIAL_FORMS": "0"})
+    for n, phone in enumerate(phones):
+        data.update({f"phones-{n}-id": phone.pk, f"phones-{n}-counterparty": person.pk,
+                     f"phones-{n}-number": "+79990000000"})
+    return data
+
+
+def test_erp_bound_counterparty_keeps_its_requisites_but_takes_a_local_segment(admin_client, erp):
+    from catalog.models import PriceList, Segment
+
+    dealers = Segment.objects.create(name="Дилеры", code="dealers",
+                                     price_list=PriceList.objects.create(name="Дилерская", code="dealer"))
+    bound = f.legal("ООО «Из ERP»", inn="7707083893", erp_id="agent-1")
+    bound.phones.create(number="+79161234567", raw="+79161234567", is_primary=True)
+    change = reverse("admin:counterparties_counterparty_change", args=[bound.pk])
+    page = admin_client.get(change).content.decode()
+    assert 'name="name"' not in page and 'name="inn"' not in page and 'name="segment"' in page
+    assert "Local and editable here: the client segment" in page
+    response = admin_client.post(change, edit_data(bound, dealers, name="ООО «Переименовано»", inn="7736050003"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    bound.refresh_from_db()
+    assert (bound.name, bound.inn, bound.erp_id, bound.segment) == ("ООО «Из ERP»", "7707083893", "agent-1", dealers)
+    assert list(bound.phones.values_list("number", flat=True)) == ["+79161234567"]  # contacts come from the ERP
+    delete = reverse("admin:counterparties_counterparty_delete", args=[bound.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Counterparty.objects.filter(pk=bound.pk).exists()
+
+
+def test_local_counterparty_stays_editable_and_new_ones_can_be_added(admin_client, erp):
+    local = f.legal("ООО «Местное»", inn="7707083893")
+    assert ADD in admin_client.get(CHANGELIST).content.decode()
+    change = reverse("admin:counterparties_counterparty_change", args=[local.pk])
+    assert "Mirrored from the ERP" not in admin_client.get(change).content.decode()
+    response = admin_client.post(change, edit_data(local, None, name="ООО «Местное-2»"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    local.refresh_from_db()
+    assert local.name == "ООО «Местное-2»"
+    delete = reverse("admin:counterparties_counterparty_delete", args=[local.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Counterparty.objects.filter(pk=local.pk).exists()
