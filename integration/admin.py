@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import inbox, outbox
+from .amocrm.forms import MANAGED_SETTINGS
 from .backends import pause_backend, resume_backend
 from .conflicts import resolve_conflict
 from .errors import ConflictAlreadyResolved
@@ -138,6 +139,32 @@ class BackendForm(forms.ModelForm):
         model = Backend
         exclude = ["credentials", "cursors"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        managed = self.managed_keys()
+        if managed and isinstance(self.initial.get("settings"), dict):
+            self.initial["settings"] = {k: v for k, v in self.initial["settings"].items() if k not in managed}
+            self.fields["settings"].help_text = _(
+                "JSON. The stage mapping, the pipeline and the catalog scope are set on the amoCRM settings page "
+                "(link above) and kept as they are.")
+
+    def managed_keys(self) -> tuple[str, ...]:
+        """Settings edited on their own page, left out of the raw JSON (amoCRM: stages, catalog scope)."""
+        return MANAGED_SETTINGS if self.instance.pk and self.instance.kind == Backend.Kind.AMOCRM else ()
+
+    def clean_settings(self):
+        value = self.cleaned_data.get("settings")
+        managed = self.managed_keys()
+        if not managed:
+            return value
+        if not isinstance(value, dict):
+            raise ValidationError(_("Settings must be a JSON object."))
+        present = sorted(set(value) & set(managed))
+        if present:
+            raise ValidationError(_("Set %(keys)s on the amoCRM settings page, not here.") % {"keys": ", ".join(present)})
+        stored = Backend.objects.filter(pk=self.instance.pk).values_list("settings", flat=True).first() or {}
+        return {**value, **{key: stored[key] for key in managed if key in stored}}
+
     def clean_credentials_update(self):
         value = self.cleaned_data.get("credentials_update")
         if value in (None, "", {}):
@@ -156,12 +183,12 @@ class BackendAdmin(CredentialsHiddenMixin, SimpleHistoryAdmin):
     list_display = ["name", "kind", "base_url", "active", "paused", "dry_run", "credentials_masked", "outbox_open", "updated_at"]
     list_filter = ["kind", "active", "paused", "dry_run"]
     search_fields = ["name", "base_url"]
-    readonly_fields = ["credentials_masked", "cursors_display", "created_at", "updated_at"]
+    readonly_fields = ["credentials_masked", "cursors_display", "amocrm_settings", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "base_url", "active"]}),
         (_("State"), {"fields": ["paused", "paused_reason", "dry_run"]}),
         (_("Credentials"), {"fields": ["credentials_masked", "credentials_update"]}),
-        (_("Settings"), {"fields": ["settings"]}),
+        (_("Settings"), {"fields": ["amocrm_settings", "settings"]}),
         (_("Sync cursors"), {"fields": ["cursors_display", "created_at", "updated_at"]}),
     ]
     actions = ["pause_selected", "resume_selected", "enable_dry_run", "disable_dry_run"]
@@ -171,6 +198,14 @@ class BackendAdmin(CredentialsHiddenMixin, SimpleHistoryAdmin):
         if not obj.credentials:
             return "—"
         return ", ".join(f"{key}: {mask_secret(value)}" for key, value in sorted(obj.credentials.items()))
+
+    @admin.display(description=_("stages and catalog"))
+    def amocrm_settings(self, obj):
+        if obj is None or obj.pk is None or obj.kind != Backend.Kind.AMOCRM:
+            return "—"
+        url = reverse("admin:amocrm_backend_settings", args=[obj.pk])
+        return format_html('<a href="{}" id="amocrm-settings-link">{}</a>', url,
+                           _("Deal stages by ERP event, amoCRM catalog scope…"))
 
     @admin.display(description=_("sync cursors"))
     def cursors_display(self, obj):

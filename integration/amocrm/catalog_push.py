@@ -6,8 +6,10 @@ a hash of what we sent, so a run only sends the products whose element would cha
 ≤ 250 at the account's rate; a batch whose answer was lost is reconciled by re-reading the catalog (by
 EXTERNAL_ID) before anything is sent again, so no element is ever created twice.
 
-Backend.settings: catalog_scope ("all" | "active" | "chosen", default "active"), catalog_products (ids or
-articles when "chosen"), catalog_batch_size (default: batch_size, else 50), main_price_list (a price list code).
+Backend.settings (edited on the admin's amoCRM settings page): catalog_scope — "active" (default: every active
+product), "all" (archived ones too), "groups" (the active products of catalog_groups and their subgroups: group ERP
+ids, or local category ids as numbers) or "chosen" (catalog_products: ERP ids or articles, or local product ids as
+numbers); catalog_batch_size (default: batch_size, else 50), main_price_list (a price list code).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from catalog.availability import get_availability
-from catalog.models import Barcode, Pack, Price, PriceList, Product, VatRate
+from catalog.models import Barcode, Category, Pack, Price, PriceList, Product, VatRate
 from integration import journal, syncs
 from integration.amocrm import mappers as m
 from integration.amocrm.client import MAX_BATCH, AmoCrmClient, BatchResult
@@ -35,20 +37,43 @@ from integration.models import Backend, Binding, SyncRun
 from integration.syncruns import sync_run
 
 logger = logging.getLogger(__name__)
-SCOPES = ("all", "active", "chosen")
+SCOPES = ("active", "all", "groups", "chosen")
+
+
+def _keys(values) -> tuple[list[int], list[str]]:
+    """Settings lists hold local ids as JSON numbers and ERP ids / articles as text."""
+    values = values or []
+    return ([v for v in values if isinstance(v, int) and not isinstance(v, bool)],
+            [str(v) for v in values if isinstance(v, str) and v.strip()])
+
+
+def groups_with_subgroups(values) -> set[int]:
+    """Category ids of these groups (ERP ids or local ids) and of every group below them."""
+    ids, erp_ids = _keys(values)
+    found = set(Category.objects.filter(Q(pk__in=ids) | Q(erp_id__in=erp_ids)).values_list("pk", flat=True))
+    children: dict[int, list[int]] = defaultdict(list)
+    for pk, parent_id in Category.objects.filter(parent__isnull=False).values_list("pk", "parent_id"):
+        children[parent_id].append(pk)
+    todo = list(found)
+    while todo:
+        for child in children[todo.pop()]:
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def products_in_scope(backend: Backend) -> QuerySet[Product]:
     scope = backend.settings.get("catalog_scope", "active")
     products = Product.objects.all()
-    if scope == "active":
+    if scope in ("active", "groups"):
         products = products.filter(active=True, archived_at__isnull=True)
+    if scope == "groups":
+        products = products.filter(category__in=groups_with_subgroups(backend.settings.get("catalog_groups")))
     elif scope == "chosen":
-        chosen = backend.settings.get("catalog_products") or []
-        ids = [int(v) for v in chosen if str(v).isdigit()]
-        articles = [str(v) for v in chosen if not str(v).isdigit()]
-        products = products.filter(Q(pk__in=ids) | Q(article__in=articles))
-    elif scope != "all":
+        ids, keys = _keys(backend.settings.get("catalog_products"))
+        products = products.filter(Q(pk__in=ids) | Q(erp_id__in=keys) | Q(article__in=keys))
+    elif scope not in ("active", "all"):
         raise PermanentError(f"settings.catalog_scope: unknown value {scope!r}; use one of {', '.join(SCOPES)}")
     return products.order_by("pk")
 

@@ -137,3 +137,41 @@ def test_an_interrupted_run_is_recovered_without_duplicates(sandbox):
     run = push_catalog(backend)
     assert (run.created, run.updated) == (0, 3)
     assert stats(sandbox)["elements"] == 3
+
+
+def test_scope_by_erp_ids_articles_and_local_ids(sandbox, backend, assortment):
+    # ERP ids and articles are text; a local id is a JSON number (a digit text is an article, never an id).
+    backend.settings.update(catalog_scope="chosen", catalog_products=["erp-0", "CAB-1", str(assortment[2].pk)])
+    backend.save()
+    push_catalog(backend)
+    assert set(by_sku(sandbox)) == {"CAB-0", "CAB-1"}
+    backend.settings.update(catalog_products=[assortment[2].pk])
+    backend.save()
+    push_catalog(backend)
+    assert set(by_sku(sandbox)) == {"CAB-0", "CAB-1", "CAB-2"}
+
+
+def test_scope_by_groups_takes_subgroups_and_only_active_products(sandbox, backend, assortment):
+    from catalog.models import Category
+
+    cables = Category.objects.create(name="Кабели", erp_id="folder-cables")
+    copper = Category.objects.create(name="Медные", parent=cables)
+    Product.objects.filter(pk=assortment[0].pk).update(category=cables)
+    Product.objects.filter(pk=assortment[1].pk).update(category=copper)
+    Product.objects.filter(pk=assortment[2].pk).update(category=copper, active=False)
+    backend.settings.update(catalog_scope="groups", catalog_groups=["folder-cables"])
+    backend.save()
+    push_catalog(backend)
+    assert set(by_sku(sandbox)) == {"CAB-0", "CAB-1"}
+
+
+def test_unknown_scope_fails_the_run_with_the_setting_named(sandbox, backend, assortment):
+    backend.settings.update(catalog_scope="some")
+    backend.save()
+    from integration.errors import PermanentError
+    from integration.models import SyncRun
+
+    with pytest.raises(PermanentError, match="settings.catalog_scope: unknown value 'some'"):
+        push_catalog(backend)
+    run = SyncRun.objects.get(kind="crm_catalog")
+    assert run.status == "failed" and "use one of active, all, groups, chosen" in run.error
