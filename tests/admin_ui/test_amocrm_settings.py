@@ -191,7 +191,17 @@ def test_backend_page_links_the_settings_and_keeps_them_out_of_the_raw_json(staf
     assert amo.settings == {"rate_limit": 500, "stage_mapping": {"paid": str(INVOICED)}, "catalog_scope": "all"}
 
 
-def test_the_page_speaks_russian(staff, amo, sandbox):  # noqa: F811
+@pytest.fixture
+def keep_language():
+    """The locale middleware leaves the language of the last request active in this thread: restore it."""
+    from django.utils import translation
+
+    before = translation.get_language()
+    yield
+    translation.activate(before)
+
+
+def test_the_page_speaks_russian(staff, amo, sandbox, keep_language):  # noqa: F811
     page = staff.get(settings_url(amo), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     for words in ("Воронки и этапы прочитаны из amoCRM", "Сохранить соответствие этапов", "Этап «Оплачен» (по умолчанию)",
                   "Активные товары выбранных групп", "Сохранить состав каталога"):
