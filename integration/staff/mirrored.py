@@ -13,6 +13,7 @@ import json
 import threading
 from urllib.parse import urlencode
 
+from django.contrib import admin
 from django.contrib.admin.utils import display_for_field
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
@@ -99,6 +100,7 @@ class MirroredAdminMixin:
                 *[(title, {**opts, "fields": [f for f in opts["fields"] if f != "mirror_notice"]})
                   for title, opts in fieldsets]]
 
+    @admin.display(description=_("mirrored data"))
     def mirror_notice(self, obj) -> str:
         request = getattr(_page, "request", None)
         master = _master(request) if request is not None else erp_master()
@@ -128,18 +130,17 @@ class MirroredAdminMixin:
                     if may_pin else "")
             value = display_for_field(getattr(obj, name), field, "—")
             rows.append((field.verbose_name, value, state, link))
-        table = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
-        return format_html(
-            '<p class="mirror-rule">{}</p><p class="help">{}</p>'
+        table = format_html(
             '<table class="mirror-fields"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr></thead>'
-            "<tbody>{}</tbody></table>",
+            "<tbody>{}</tbody></table>", _("field"), _("current value"), _("override"),
+            format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>", rows)) if rows else ""
+        return format_html(
+            '<p class="mirror-rule">{}</p><p class="help">{}</p>{}',
             _("Mirrored from the ERP backend “%(backend)s”: the synced fields are read-only here and cannot be "
               "deleted, because the next sync would overwrite or contradict a change. Change them in the ERP, "
               "or pin a value: an override, kept by every sync, visible and audited.") % {"backend": master.name},
-            self.local_fields_note, _("field"), _("current value"), _("override"), table,
+            self.local_fields_note, table,
         )
-
-    mirror_notice.short_description = _("mirrored data")  # type: ignore[attr-defined]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         _page.request = request  # the notice's links depend on the user's rights and this page
