@@ -20,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from integration.models import Backend
@@ -129,7 +130,7 @@ class MirroredAdminMixin:
                                 pin_url(obj, name, here), name, _("Pin a value"))
                     if may_pin else "")
             value = display_for_field(getattr(obj, name), field, "—")
-            rows.append((field.verbose_name, value, state, link))
+            rows.append((capfirst(field.verbose_name), value, state, link))
         table = format_html(
             '<table class="mirror-fields"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr></thead>'
             "<tbody>{}</tbody></table>", _("field"), _("current value"), _("override"),
