@@ -3,7 +3,9 @@ locked; outgoing events go through the outbox in the same transaction.
 
 Flow: request_document → `erp.document.request` (the ERP connector answers with attach_erp_document)
 → totals checked, PDF stored (rendered here when the ERP sends none) → `crm.document.attach`.
-Without an ERP backend, or with a dry-run one, the document is rendered here straight away.
+Without an ERP backend, or with a dry-run one, the document is rendered here straight away — only with
+our organization's requisites known (documents.supplier); otherwise the request is recorded as failed
+with the reason and MissingRequisites is raised to the caller.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from orders.locks import lock_order
 from orders.models import Order
 from orders.types import Actor
 
-from .errors import DuplicateErpId, InvalidInput, UnknownOrder
+from .errors import DuplicateErpId, InvalidInput, MissingRequisites, UnknownOrder
 from .models import Document, Payment
 from .rendering import order_line_amounts, render_pdf
 from .types import PaymentInput
@@ -107,17 +109,23 @@ def request_document(order: Order, kind: str, *, actor: Actor, upd_status: int |
             requested_by=actor.label[:255],
         )
         erp = _backend(ERP_KINDS)
-        if erp is None or erp.dry_run:
-            _issue_here(document)
+        if erp is not None and not erp.dry_run:
+            outbox.enqueue(
+                backend=erp,
+                topic="erp.document.request",
+                aggregate=order,
+                payload={"document_id": document.pk, "order_id": order.pk, "kind": kind},
+                idempotency_key=f"document:{document.pk}:request",
+            )
             return document
-        outbox.enqueue(
-            backend=erp,
-            topic="erp.document.request",
-            aggregate=order,
-            payload={"document_id": document.pk, "order_id": order.pk, "kind": kind},
-            idempotency_key=f"document:{document.pk}:request",
-        )
-        return document
+        try:
+            with transaction.atomic():
+                _issue_here(document)
+            return document
+        except MissingRequisites as exc:
+            failure = exc  # recorded below, raised once the failed request is committed
+            Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=str(exc.message))
+    raise failure
 
 
 def _money(name: str, value: Decimal) -> Decimal:

@@ -1,13 +1,19 @@
-"""Documents and payments in the admin: filters, the PDF link, document errors, the re-render action."""
+"""Documents and payments in the admin: filters, the PDF link, document errors, the re-render action;
+our organization's requisites (entered by staff, or fetched from the ERP and shown read-only)."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
 from . import actions
-from .models import Document, Payment
+from .errors import DocumentError
+from .models import Document, OurOrganization, Payment
 
 RENDER_PERMISSION = "documents.render_document"
 
@@ -83,7 +89,11 @@ class DocumentAdmin(admin.ModelAdmin):
                 self.message_user(request, _("%(document)s: the order has no lines.") % {"document": document},
                                   messages.ERROR)
                 continue
-            actions.rerender_document(document)
+            try:
+                actions.rerender_document(document)
+            except DocumentError as exc:
+                self.message_user(request, f"{document}: {exc.message}", messages.ERROR)
+                continue
             done += 1
         if done:
             message = ngettext("%(count)d PDF rendered.", "%(count)d PDFs rendered.", done) % {"count": done}
@@ -107,3 +117,55 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(OurOrganization)
+class OurOrganizationAdmin(admin.ModelAdmin):
+    """One staff-entered row at most; rows fetched from an ERP are read-only (change them in the ERP)."""
+
+    change_list_template = "admin/documents/ourorganization/change_list.html"
+    list_display = ["name", "source", "backend", "inn", "kpp", "bank_name", "account", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["kind", "name", "inn", "kpp", "ogrn", "address", "phone"]}),
+        (_("Bank account"), {"fields": ["bank_name", "bik", "correspondent_account", "account"]}),
+        (_("Signatures"), {"fields": ["director", "accountant"]}),
+        (_("Source"), {"fields": ["source", "backend", "erp_id", "updated_at"]}),
+    ]
+    readonly_fields = ["source", "backend", "erp_id", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.source == OurOrganization.Source.ERP:
+            return [f.name for f in OurOrganization._meta.fields if f.name != "id"]
+        return self.readonly_fields
+
+    def has_add_permission(self, request):
+        staff_row = OurOrganization.objects.filter(source=OurOrganization.Source.STAFF).exists()
+        return not staff_row and super().has_add_permission(request)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_fetch": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        fetch = self.admin_site.admin_view(require_POST(self.fetch_from_erp))
+        return [path("fetch/", fetch, name="documents_ourorganization_fetch"), *super().get_urls()]
+
+    def fetch_from_erp(self, request):
+        """Run the `organization` sync of every active ERP backend that has one, and say how it went."""
+        from integration.syncs import backends_for, run_sync
+
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        backends = backends_for("organization")
+        if not backends:
+            self.message_user(request, _("No active ERP backend can report our organization."), messages.WARNING)
+        for backend in backends:
+            try:
+                run = run_sync("organization", backend)
+            except Exception as exc:  # noqa: BLE001 - the reason is shown to staff, the run records it
+                self.message_user(request, f"{backend.name}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, _("%(backend)s: our organization fetched (%(name)s).")
+                                  % {"backend": backend.name, "name": run.details.get("organization", "")},
+                                  messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:documents_ourorganization_changelist"))

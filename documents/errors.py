@@ -22,3 +22,7 @@ class UnknownOrder(DocumentError):
 
 class DuplicateErpId(DocumentError):
     """The ERP id is already bound to another document or payment."""
+
+
+class MissingRequisites(DocumentError):
+    """Our organization's requisites (or, for an invoice, its bank account) are unknown: nothing is rendered."""

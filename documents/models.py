@@ -89,3 +89,64 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number or self.pk}: {self.amount}"
+
+
+class OurOrganization(models.Model):
+    """Our own legal entity — the seller on every document rendered here.
+
+    Either fetched from the ERP (the organization the ERP orders are made for, with its bank account;
+    one row per ERP backend, kept up to date by the backend's `organization` sync), or entered by staff
+    in the admin (one row). Documents rendered here use the active ERP backend's row, else the staff
+    row; without either nothing is rendered (`documents.requisites.MissingRequisites`).
+    """
+
+    class Source(models.TextChoices):
+        ERP = "erp", _("ERP")
+        STAFF = "staff", _("entered by staff")
+
+    class Kind(models.TextChoices):
+        LEGAL = "legal", _("legal entity")
+        ENTREPRENEUR = "entrepreneur", _("individual entrepreneur")
+
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.STAFF)
+    backend = models.OneToOneField(
+        "integration.Backend", verbose_name=_("ERP backend"), null=True, blank=True, on_delete=models.CASCADE,
+        related_name="+",
+    )
+    erp_id = models.CharField(_("ERP id"), max_length=64, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.LEGAL)
+    name = models.CharField(_("name"), max_length=255, help_text=_("As printed on documents."))
+    inn = models.CharField(_("INN"), max_length=12)
+    kpp = models.CharField(_("KPP"), max_length=9, blank=True)
+    ogrn = models.CharField(_("OGRN / OGRNIP"), max_length=15, blank=True)
+    address = models.CharField(_("address"), max_length=500, blank=True)
+    phone = models.CharField(_("phone"), max_length=64, blank=True)
+    bank_name = models.CharField(_("bank"), max_length=255, blank=True)
+    bik = models.CharField(_("BIK"), max_length=9, blank=True)
+    correspondent_account = models.CharField(_("correspondent account"), max_length=20, blank=True)
+    account = models.CharField(_("settlement account"), max_length=20, blank=True)
+    director = models.CharField(_("director"), max_length=255, blank=True)
+    accountant = models.CharField(_("chief accountant"), max_length=255, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("our organization")
+        verbose_name_plural = _("our organization")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source"], condition=models.Q(source="staff"), name="ourorganization_one_staff_row"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(source="staff", backend__isnull=True)
+                | models.Q(source="erp", backend__isnull=False),
+                name="ourorganization_erp_rows_have_backend",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_source_display()})"
+
+    def clean(self) -> None:
+        from .requisites import validate_organization
+
+        validate_organization(self)

@@ -1,7 +1,8 @@
 """PDF rendering of счёт, УПД and ТОРГ-12 with weasyprint, from templates/documents/.
 
 Used when the ERP gives no PDF, and for a quick invoice (an unsaved Document of an order). The forms
-are Russian statutory/paper forms, so their text is Russian and not translated.
+are Russian statutory/paper forms, so their text is Russian and not translated. Without our requisites
+(or, for an invoice, without our bank account) rendering raises `MissingRequisites`.
 """
 
 from dataclasses import dataclass
@@ -173,7 +174,7 @@ def payment_purpose(number: str, issued_on: date, totals: DocumentTotals) -> str
 
 def build_context(document: Document, *, supplier: Supplier | None = None) -> dict:
     order = document.order
-    supplier = supplier or get_supplier()
+    supplier = supplier or get_supplier(needs_bank=document.kind == Document.Kind.INVOICE)
     issued_on = document.issued_on or timezone.localdate()
     number = document.number or order.erp_number or str(order.pk)
     amounts = order_line_amounts(order)

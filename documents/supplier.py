@@ -1,13 +1,16 @@
-"""Our company's requisites (the seller on every document).
+"""Our company's requisites (the seller on every document rendered here).
 
-Looked up in this order: the active ERP backend's `settings["organization"]` (the MoySklad sync keeps
-the organization there, with the field names of `Supplier`), then `settings.AMOERP["SUPPLIER"]`, then
-a clearly fictitious demo company so that a fresh install renders something sensible.
+The active ERP backend's organization (fetched by its `organization` sync) first, else the requisites
+staff entered in the admin; without either, or for an invoice without a bank account, nothing may be
+rendered: `MissingRequisites` says why. There is no built-in fallback: a document must never carry
+requisites that are not ours.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from .errors import MissingRequisites
 
 ERP_KINDS = ("moysklad", "onec_odata", "commerceml")
 
@@ -32,36 +35,35 @@ class Supplier:
         return bool(self.bank_name and self.bik and self.account)
 
 
-DEMO_SUPPLIER = Supplier(
-    name="ООО «Демо-Торг»",
-    inn="7712345671",
-    kpp="771201001",
-    ogrn="1027700000001",
-    address="123456, г. Москва, ул. Примерная, д. 1, офис 1",
-    phone="+7 495 000-00-00",
-    bank_name="АО «ДЕМО-БАНК», г. Москва",
-    bik="044525000",
-    correspondent_account="30101810400000000000",
-    account="40702810000000000001",
-    director="Иванов И. И.",
-    accountant="Петрова П. П.",
-)
+def _as_supplier(org) -> Supplier:
+    return Supplier(
+        name=org.name, inn=org.inn, kpp=org.kpp, ogrn=org.ogrn, address=org.address, phone=org.phone,
+        bank_name=org.bank_name, bik=org.bik, correspondent_account=org.correspondent_account,
+        account=org.account, director=org.director, accountant=org.accountant,
+    )
 
 
-def _from_mapping(data: dict) -> Supplier | None:
-    known = {f.name for f in fields(Supplier)}
-    values = {key: str(value) for key, value in data.items() if key in known and value is not None}
-    if not values.get("name") or not values.get("inn"):
-        return None
-    return Supplier(**values)
-
-
-def get_supplier() -> Supplier:
+def get_supplier(*, needs_bank: bool = False) -> Supplier:
+    """Our requisites, or MissingRequisites with the reason (and what to do about it)."""
     from integration.models import Backend
 
-    backend = Backend.objects.filter(kind__in=ERP_KINDS, active=True).order_by("pk").first()
-    if backend is not None:
-        supplier = _from_mapping(backend.settings.get("organization") or {})
-        if supplier is not None:
-            return supplier
-    return _from_mapping(settings.AMOERP.get("SUPPLIER") or {}) or DEMO_SUPPLIER
+    from .models import OurOrganization
+
+    erp = Backend.objects.filter(kind__in=ERP_KINDS, active=True).order_by("pk").first()
+    org = OurOrganization.objects.filter(backend=erp).first() if erp is not None else None
+    org = org or OurOrganization.objects.filter(source=OurOrganization.Source.STAFF).first()
+    if org is None:
+        raise MissingRequisites(
+            _("Our organization's requisites are unknown: fetch them from the ERP (the “organization” sync) "
+              "or enter them in the admin (Documents → Our organization). Nothing was rendered."),
+            field="supplier",
+        )
+    supplier = _as_supplier(org)
+    if needs_bank and not supplier.has_bank:
+        raise MissingRequisites(
+            _("Our organization “%(name)s” has no bank account (bank, BIK, settlement account): an invoice "
+              "cannot be issued. Add the account in the ERP or in the admin (Documents → Our organization).")
+            % {"name": supplier.name},
+            field="supplier",
+        )
+    return supplier

@@ -62,3 +62,23 @@ class KpiPoint:
     automatic_reserve_share: Decimal | None
     quote_to_invoice_median_seconds: float | None
     sales_in_minus: int
+
+
+@dataclass(frozen=True)
+class OrganizationInput:
+    """Our organization as the ERP reports it (the own legal entity and its main bank account)."""
+
+    erp_id: str
+    name: str
+    inn: str
+    kind: str = "legal"  # legal | entrepreneur
+    kpp: str = ""
+    ogrn: str = ""
+    address: str = ""
+    phone: str = ""
+    bank_name: str = ""
+    bik: str = ""
+    correspondent_account: str = ""
+    account: str = ""
+    director: str = ""
+    accountant: str = ""

@@ -15,10 +15,11 @@ def run() -> list[dict]:
     from catalog.models import VatRate
     from documents.models import Document
     from documents.rendering import render_pdf
-    from tests.documents.factories import make_counterparty, make_order
+    from tests.documents.factories import make_counterparty, make_order, make_our_organization
 
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # one INFO line per page otherwise
     with transaction.atomic():
+        make_our_organization()
         rates = [VatRate.VAT_22, VatRate.VAT_10, VatRate.NONE, VatRate.VAT_5, VatRate.VAT_7]
         order = make_order(
             [(f"Товар для замера № {n}", str(n % 7 + 1), f"{n}.99", rates[n % len(rates)]) for n in range(1, LINES + 1)],

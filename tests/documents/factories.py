@@ -4,6 +4,8 @@ from decimal import Decimal as D
 
 from catalog.models import Product, Unit, VatRate
 from counterparties.models import Counterparty
+from documents.models import OurOrganization
+from documents.supplier import Supplier
 from documents.vat import line_amounts
 from orders.models import Order, OrderLine
 
@@ -61,3 +63,26 @@ def add_lines(order: Order, lines) -> Order:
     Order.objects.filter(pk=order.pk).update(total=total, vat_total=vat)
     order.refresh_from_db()
     return order
+
+
+# A clearly fictitious seller for the rendering tests (entered as staff requisites, never a code default).
+SELLER = {
+    "name": "ООО «Демо-Торг»",
+    "inn": "7712345671",
+    "kpp": "771201001",
+    "ogrn": "1027700000001",
+    "address": "123456, г. Москва, ул. Примерная, д. 1, офис 1",
+    "phone": "+7 495 000-00-00",
+    "bank_name": "АО «ДЕМО-БАНК», г. Москва",
+    "bik": "044525000",
+    "correspondent_account": "30101810400000000000",
+    "account": "40702810000000000001",
+    "director": "Иванов И. И.",
+    "accountant": "Петрова П. П.",
+}
+SELLER_SUPPLIER = Supplier(**SELLER)
+
+
+def make_our_organization(**fields) -> OurOrganization:
+    """Staff-entered requisites, written as they are (the admin form validates; these tests render)."""
+    return OurOrganization.objects.create(source=OurOrganization.Source.STAFF, **{**SELLER, **fields})

@@ -19,7 +19,7 @@ from integration.models import Backend, OutboxEvent
 from orders.models import Order
 from orders.types import Actor
 
-from .factories import make_counterparty, make_order
+from .factories import make_counterparty, make_order, make_our_organization
 
 MSK = ZoneInfo("Europe/Moscow")
 ACTOR = Actor(crm_user_id=77, source="widget")
@@ -28,6 +28,11 @@ ACTOR = Actor(crm_user_id=77, source="widget")
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture(autouse=True)
+def our_organization(db):
+    return make_our_organization()
 
 
 @pytest.fixture

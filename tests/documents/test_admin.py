@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from catalog.models import VatRate
 from documents.models import Document
 
-from .factories import make_counterparty, make_order
+from .factories import make_counterparty, make_order, make_our_organization
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +15,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture(autouse=True)
+def our_organization(db):
+    return make_our_organization()
 
 
 @pytest.fixture

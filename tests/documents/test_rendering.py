@@ -9,9 +9,9 @@ from pypdf import PdfReader
 from catalog.models import VatRate
 from documents.models import Document
 from documents.rendering import payment_qr_payload, render_html, render_pdf
-from documents.supplier import DEMO_SUPPLIER, Supplier
+from documents.supplier import Supplier
 
-from .factories import make_counterparty, make_order
+from .factories import SELLER_SUPPLIER, make_counterparty, make_order, make_our_organization
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +20,11 @@ def pdf_text(pdf: bytes) -> tuple[str, int]:
     reader = PdfReader(io.BytesIO(pdf))
     text = "\n".join(page.extract_text() for page in reader.pages)
     return " ".join(text.replace("\u00a0", " ").split()), len(reader.pages)
+
+
+@pytest.fixture(autouse=True)
+def our_organization(db):
+    return make_our_organization()
 
 
 @pytest.fixture
@@ -80,7 +85,7 @@ def test_invoice_qr_payload_and_svg(order):
 def test_invoice_qr_carries_the_document_total(order):
     from documents.rendering import build_context
 
-    context = build_context(Document(order=order, kind=Document.Kind.INVOICE, number="СЧ-17"), supplier=DEMO_SUPPLIER)
+    context = build_context(Document(order=order, kind=Document.Kind.INVOICE, number="СЧ-17"), supplier=SELLER_SUPPLIER)
     assert context["qr_payload"].startswith("ST00012|Name=ООО «Демо-Торг»|PersonalAcc=40702810000000000001|")
     assert context["qr_payload"].endswith("|Sum=264999")
     assert "Purpose=Оплата по счёту № СЧ-17 от " in context["qr_payload"]

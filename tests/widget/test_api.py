@@ -135,6 +135,9 @@ def test_field_errors_in_problem_json_follow_accept_language(amo, shop, language
 
 
 def test_documents_request_and_pdf(manager, shop):
+    from tests.documents.factories import make_our_organization
+
+    make_our_organization()  # our requisites entered by staff: documents are rendered only with them
     manager.put(f"{BASE}/leads/46/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1", "warehouse": shop["main"].pk}]})
     response = manager.post(f"{BASE}/leads/46/documents", {"kind": "invoice"})
     assert response.status_code == 202, response.content

@@ -9,4 +9,11 @@ class MoySkladConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the syncs, the outbox handlers and the inbox (webhook) handler.
-        from integration.erp.moysklad import catalog_sync, handlers, order_sync, stock_sync, webhooks  # noqa: F401
+        from integration.erp.moysklad import (  # noqa: F401
+            catalog_sync,
+            handlers,
+            order_sync,
+            organization_sync,
+            stock_sync,
+            webhooks,
+        )

@@ -27,7 +27,7 @@ MOYSKLAD_TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's documented defaul
 AMO_CLIENT_ID = "0b0832f6-1d0a-4c71-9a50-4d7c5f1e2a11"
 AMO_CLIENT_SECRET = "demo-client-secret-0123456789abcdef"  # noqa: S105 - sandbox-only integration secret
 AMO_ACCOUNT_ID = 30441694
-ERP_SYNCS = ("warehouses", "catalog", "prices", "stock")
+ERP_SYNCS = ("warehouses", "organization", "catalog", "prices", "stock")
 
 
 class Command(BaseCommand):

@@ -650,6 +650,7 @@ class MoySkladEmulator(Emulator):
             self.api_positions
         )
         r.route("GET", f"{API}/entity/bundle/{ident}/components")(self.api_components)
+        r.route("GET", f"{API}/entity/organization/{ident}/accounts")(self.api_organization_accounts)
         r.route("GET", f"{API}/entity/(?P<kind>[a-z]+)")(self.api_list)
         r.route("POST", f"{API}/entity/(?P<kind>[a-z]+)")(self.api_create)
         r.route("GET", f"{API}/entity/(?P<kind>[a-z]+)/{ident}")(self.api_get)
@@ -796,6 +797,33 @@ class MoySkladEmulator(Emulator):
                 "bundlecomponent",
                 bundle["_components"],
                 lambda c: self.render_component(bundle, c),
+            )
+
+    def render_organization(self, record: dict, expand: set[str]) -> dict:
+        out = {"meta": self.meta("organization", record["id"]), "accountId": ACCOUNT_ID}
+        out.update({key: value for key, value in record.items() if not key.startswith("_")})
+        href = f"{self.api}/entity/organization/{record['id']}/accounts"
+        accounts = record.get("_accounts") or []
+        out["accounts"] = {"meta": {"href": href, "type": "account", "mediaType": "application/json",
+                                    "size": len(accounts), "limit": 1000, "offset": 0}}
+        if "accounts" in expand:
+            out["accounts"]["rows"] = [self.render_account(record, a) for a in accounts]
+        return out
+
+    def render_account(self, organization: dict, account: dict) -> dict:
+        href = f"{self.api}/entity/organization/{organization['id']}/accounts/{account['id']}"
+        return {"meta": {"href": href, "type": "account", "mediaType": "application/json"},
+                "accountId": ACCOUNT_ID, "agent": self.ref("organization", organization["id"]), **account}
+
+    def api_organization_accounts(self, request: Request, entity_id: str) -> Response:
+        with self.lock:
+            organization = self._find("organization", entity_id)
+            return self._list_response(
+                request,
+                f"/entity/organization/{entity_id}/accounts",
+                "account",
+                organization.get("_accounts") or [],
+                lambda a: self.render_account(organization, a),
             )
 
     # ------------------------------------------------------------------ writes

@@ -91,9 +91,25 @@ class Loader:
             "kpp": "770101001",
             "ogrn": "1027700000019",
             "payerVat": True,
+            "legalAddress": "125009, г. Москва, ул. Тверская, д. 7, офис 12",
+            "phone": "+7 495 123-45-67",
+            "director": "Смирнов А. В.",
+            "chiefAccountant": "Кузнецова Е. П.",
             "archived": False,
             "updated": self.now,
             "externalCode": "own",
+            "_accounts": [
+                {
+                    "id": new_id("organization:own:account"),
+                    "accountNumber": "40702810200000012345",
+                    "bankName": "ПАО Сбербанк",
+                    "bankLocation": "г. Москва",
+                    "bic": "044525225",
+                    "correspondentAccount": "30101810400000000225",
+                    "isDefault": True,
+                    "updated": self.now,
+                }
+            ],
         }
 
     def unit(self, unit: demo.DemoUnit) -> None:
