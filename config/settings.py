@@ -157,6 +157,14 @@ if os.environ.get("REDIS_URL"):
 AMOERP = {
     "HTTP_TIMEOUT": float(os.environ.get("AMOERP_HTTP_TIMEOUT", "10")),
     "JOURNAL_RETENTION_DAYS": int(os.environ.get("AMOERP_JOURNAL_RETENTION_DAYS", "30")),
+    # Retention of the rest (integration.retention, the nightly purge): days unless named otherwise.
+    "OUTBOX_RETENTION_DAYS": int(os.environ.get("AMOERP_OUTBOX_RETENTION_DAYS", "30")),
+    "INBOX_BODY_RETENTION_DAYS": int(os.environ.get("AMOERP_INBOX_BODY_RETENTION_DAYS", "7")),
+    "INBOX_RETENTION_DAYS": int(os.environ.get("AMOERP_INBOX_RETENTION_DAYS", "30")),
+    "WEBHOOK_DEDUP_HOURS": int(os.environ.get("AMOERP_WEBHOOK_DEDUP_HOURS", "72")),
+    "SYNCRUN_RETENTION_DAYS": int(os.environ.get("AMOERP_SYNCRUN_RETENTION_DAYS", "90")),
+    "HISTORY_RETENTION_DAYS": int(os.environ.get("AMOERP_HISTORY_RETENTION_DAYS", "365")),
+    "PURGE_BATCH": int(os.environ.get("AMOERP_PURGE_BATCH", "2000")),
     "JOURNAL_BODY_LIMIT": int(os.environ.get("AMOERP_JOURNAL_BODY_LIMIT", "8192")),
     "STOCK_MAX_AGE_SECONDS": int(os.environ.get("AMOERP_STOCK_MAX_AGE_SECONDS", "60")),
     "PUBLIC_URL": os.environ.get("AMOERP_PUBLIC_URL", "http://127.0.0.1:8000"),

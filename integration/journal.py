@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -219,15 +218,11 @@ def journal_incoming(
 
 
 def purge_journal(*, retention_days: int | None = None) -> int:
-    """Delete entries older than the retention (settings.AMOERP["JOURNAL_RETENTION_DAYS"]); returns the count."""
-    days = retention_days if retention_days is not None else settings.AMOERP.get("JOURNAL_RETENTION_DAYS", 30)
-    cutoff = timezone.now() - timedelta(days=days)
-    deleted = 0
-    while True:  # in chunks: a month of traffic can be millions of rows
-        ids = list(JournalEntry.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:5000])
-        if not ids:
-            return deleted
-        deleted += JournalEntry.objects.filter(pk__in=ids).delete()[0]
+    """Delete entries older than the retention (settings.AMOERP["JOURNAL_RETENTION_DAYS"]), in batches;
+    returns the count. Part of the nightly purge (integration.retention)."""
+    from .retention import Budget, purge_journal_entries
+
+    return purge_journal_entries(Budget(None), timezone.now(), retention_days=retention_days)[0]
 
 
 def journal_url_for(obj: models.Model) -> str:

@@ -125,6 +125,9 @@ class OutboxEvent(models.Model):
             ),
             models.Index(fields=["aggregate_type", "aggregate_id"], name="outbox_aggregate"),
             models.Index(fields=["status", "-id"], name="outbox_status"),
+            # The nightly purge (integration.retention) finds old finished events without a scan.
+            models.Index(fields=["updated_at"], name="outbox_done_updated",
+                         condition=models.Q(status__in=["delivered", "discarded"])),
         ]
 
     def __str__(self) -> str:
@@ -200,6 +203,9 @@ class InboxMessage(models.Model):
                 name="inbox_due",
                 condition=models.Q(status__in=["received", "processing", "failed"]),
             ),
+            # The nightly purge (integration.retention) finds old handled messages without a scan.
+            models.Index(fields=["received_at"], name="inbox_done_received",
+                         condition=models.Q(status__in=["processed", "rejected"])),
         ]
 
     def __str__(self) -> str:

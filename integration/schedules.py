@@ -29,7 +29,9 @@ def specs() -> list[ScheduleSpec]:
         # Cron expressions are evaluated in TIME_ZONE (Europe/Moscow).
         ScheduleSpec("amoerp: catalog nightly", "integration.tasks.sync_catalog", Schedule.CRON, cron="0 2 * * *"),
         ScheduleSpec("amoerp: prices nightly", "integration.tasks.sync_prices", Schedule.CRON, cron="0 2 * * *"),
-        ScheduleSpec("amoerp: journal purge", "integration.tasks.purge_journal", Schedule.CRON, cron="30 3 * * *"),
+        ScheduleSpec("amoerp: nightly purge", "integration.tasks.purge", Schedule.CRON, cron="30 3 * * *"),
+        ScheduleSpec("amoerp: our organization nightly", "integration.tasks.run_sync_kind", Schedule.CRON,
+                     cron="15 2 * * *", kwargs="kind='organization'"),
     ]
 
 

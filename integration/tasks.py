@@ -78,3 +78,13 @@ def purge_journal() -> int:
     deleted = journal.purge_journal()
     logger.info("integration journal: %s entries purged", deleted)
     return deleted
+
+
+def purge() -> dict[str, int]:
+    """The nightly purge of every table by its retention (integration.retention), within the task budget."""
+    from .retention import purge as purge_all
+
+    report = purge_all(max_seconds=_budget(None))
+    logger.info("nightly purge%s: %s", "" if report.complete else " (budget spent, continues next night)",
+                report.deleted)
+    return report.deleted

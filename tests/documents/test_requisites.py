@@ -198,3 +198,20 @@ def test_an_invoice_needs_our_bank_account(live_server, amo, order):
     assert response.status_code == 400 and "has no bank account" in response.json()["detail"]
     upd = widget(live_server, amo, "POST", f"/leads/{LEAD}/documents", json={"kind": "upd"})
     assert upd.status_code == 202 and upd.json()["status"] == "issued"  # a UPD needs no bank account
+
+
+def test_the_nightly_schedule_fetches_our_organization(demo_erp):
+    import importlib
+
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("setup_schedules", stdout=io.StringIO())
+    schedule = Schedule.objects.get(name="amoerp: our organization nightly")
+    module, _, name = schedule.func.rpartition(".")
+    task = getattr(importlib.import_module(module), name)
+    outcome = task(**eval(f"dict({schedule.kwargs})"))  # as django-q2's scheduler calls it
+    assert outcome["moysklad"].startswith("succeeded")
+    org = OurOrganization.objects.get(backend=demo_erp)
+    assert (org.name, org.bank_name, org.director) == (
+        "Общество с ограниченной ответственностью «ЭлектроСнаб»", "ПАО Сбербанк", "Смирнов А. В.")

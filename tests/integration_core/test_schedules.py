@@ -15,8 +15,8 @@ def test_setup_schedules_twice_gives_the_same_rows():
     out = io.StringIO()
     call_command("setup_schedules", stdout=out)
     second = {s.name: (s.pk, s.func, s.schedule_type, s.minutes, s.cron, s.next_run) for s in Schedule.objects.all()}
-    assert first == second and len(first) == 5
-    assert out.getvalue().count("unchanged") == 5
+    assert first == second and len(first) == 6
+    assert out.getvalue().count("unchanged") == 6
     by_func = {s.func: s for s in Schedule.objects.all()}
     assert by_func["integration.tasks.refresh_stock"].minutes == 4
     assert by_func["integration.tasks.sync_catalog"].cron == "0 2 * * *"
