@@ -179,6 +179,7 @@ class DocumentSerializer(serializers.Serializer):
     total = serializers.DecimalField(**MONEY)
     vat_total = serializers.DecimalField(**MONEY)
     pdf_url = serializers.CharField(allow_null=True)
+    error = serializers.CharField(help_text="why the document failed or differs from the ERP's; empty if fine")
 
 
 class PaymentSerializer(serializers.Serializer):

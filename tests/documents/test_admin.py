@@ -63,3 +63,16 @@ def test_rerender_needs_the_permission(client, document):
     assert document.pdf and document.source == Document.Source.RENDERED
     with document.pdf.open("rb") as pdf:
         assert pdf.read(5) == b"%PDF-"
+
+
+def test_rerender_without_our_requisites_says_why_and_keeps_the_pdf(client, document):
+    from documents.models import OurOrganization
+
+    OurOrganization.objects.all().delete()
+    client = staff(client, "view_document", "change_document", "render_document")
+    response = client.post("/admin/documents/document/", {"action": "rerender", "_selected_action": [document.pk]},
+                           follow=True)
+    shown = " ".join(str(m) for m in response.context["messages"])
+    assert "requisites are unknown" in shown
+    document.refresh_from_db()
+    assert not document.pdf and document.source == Document.Source.ERP

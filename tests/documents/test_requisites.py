@@ -130,7 +130,8 @@ def test_an_erp_without_an_organization_renders_nothing_and_says_why(live_server
     assert not document.pdf and document.has_error
     assert not OutboxEvent.objects.filter(topic="crm.document.attach").exists()  # nothing goes to the deal
     detail = widget(live_server, amo, "GET", f"/leads/{LEAD}/order").json()
-    assert [(d["status"], d["pdf_url"]) for d in detail["documents"]] == [("failed", None)]
+    [shown] = detail["documents"]
+    assert (shown["status"], shown["pdf_url"]) == ("failed", None) and "requisites are unknown" in shown["error"]
     # Staff see the failed request and its reason among the document errors.
     listed = admin_client.get("/admin/documents/document/", {"has_error": "yes"})
     assert list(listed.context["cl"].result_list) == [document]
