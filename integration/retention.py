@@ -158,8 +158,8 @@ def purge(*, max_seconds: float | None = None) -> PurgeReport:
     steps = [
         ("journal entries", lambda: purge_journal_entries(budget, now)),
         ("outbox events", lambda: purge_outbox(budget, now)),
+        ("inbox messages", lambda: purge_inbox(budget, now)),  # first: no body is emptied only to go
         ("inbox bodies", lambda: strip_inbox_bodies(budget, now)),
-        ("inbox messages", lambda: purge_inbox(budget, now)),
         ("sync runs", lambda: purge_sync_runs(budget, now)),
         *[(f"history: {m._meta.label}", lambda m=m: purge_history(m, budget, now)) for m in history_models()],
     ]

@@ -84,7 +84,8 @@ def purge() -> dict[str, int]:
     """The nightly purge of every table by its retention (integration.retention), within the task budget."""
     from .retention import purge as purge_all
 
-    report = purge_all(max_seconds=_budget(None))
+    # Below the cluster's timeout so the task is never killed mid-batch; the next night continues.
+    report = purge_all(max_seconds=float(settings.Q_CLUSTER.get("timeout", 60)) * 0.8)
     logger.info("nightly purge%s: %s", "" if report.complete else " (budget spent, continues next night)",
                 report.deleted)
     return report.deleted
