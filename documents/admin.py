@@ -165,7 +165,11 @@ class OurOrganizationAdmin(admin.ModelAdmin):
             except Exception as exc:  # noqa: BLE001 - the reason is shown to staff, the run records it
                 self.message_user(request, f"{backend.name}: {exc}", messages.ERROR)
             else:
-                self.message_user(request, _("%(backend)s: our organization fetched (%(name)s).")
-                                  % {"backend": backend.name, "name": run.details.get("organization", "")},
-                                  messages.SUCCESS)
+                values = {"backend": backend.name, "name": run.details.get("organization", "")}
+                if run.dry_run:
+                    message = _("%(backend)s is in dry run: our organization was read (%(name)s) but not stored.")
+                    self.message_user(request, message % values, messages.WARNING)
+                else:
+                    message = _("%(backend)s: our organization fetched (%(name)s).")
+                    self.message_user(request, message % values, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:documents_ourorganization_changelist"))

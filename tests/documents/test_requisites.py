@@ -181,6 +181,9 @@ def test_the_erp_organization_and_its_bank_account_are_printed(live_server, demo
     assert "Общество с ограниченной ответственностью «ЭлектроСнаб»" in text and "ИНН 7701234560" in text
     assert "40702810200000012345" in text and "Смирнов А. В." in text and "Северный ветер" not in text
 
+    dry = admin_client.post("/admin/documents/ourorganization/fetch/", follow=True)
+    assert "dry run" in " ".join(str(m) for m in dry.context["messages"])
+
     # The organization disappears from the ERP: the next fetch drops what was stored for it, and only the
     # staff-entered requisites remain.
     [own] = ms_sandbox.control("moysklad/entities/organization", method="GET")
