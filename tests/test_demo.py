@@ -28,6 +28,9 @@ def test_demo_prepares_a_working_company_from_an_empty_database(tmp_path):
         assert count("catalog_pricelist") == 3
         assert count("catalog_stocklevel") > 0
         assert count("counterparties_counterparty") == 52
+        # our organization's requisites come from the sandbox ERP (its own organization, with a bank account)
+        assert db.execute("select inn, account from documents_ourorganization where source = 'erp'").fetchall() == [
+            ("7701234560", "40702810200000012345")]
         assert count("auth_user") == 1
         # Products came through the MoySklad sync and were pushed to amoCRM: both bindings exist.
         kinds = dict(db.execute(
