@@ -43,7 +43,7 @@ from .models import (
 )
 from .overrides import model_field, pin_value
 from .secrets import mask_secret, redact_text
-from .staff.permissions import CredentialsHiddenMixin, can_pause_backends
+from .staff.permissions import CredentialsHiddenMixin, can_pause_backends, can_see_credentials
 
 
 def pretty_json(value) -> str:
@@ -191,7 +191,7 @@ class BackendAdmin(CredentialsHiddenMixin, SimpleHistoryAdmin):
         (_("Settings"), {"fields": ["amocrm_settings", "settings"]}),
         (_("Sync cursors"), {"fields": ["cursors_display", "created_at", "updated_at"]}),
     ]
-    actions = ["pause_selected", "resume_selected", "enable_dry_run", "disable_dry_run"]
+    actions = ["pause_selected", "resume_selected", "enable_dry_run", "disable_dry_run", "subscribe_erp_webhooks"]
 
     @admin.display(description=_("credentials"))
     def credentials_masked(self, obj):
@@ -251,6 +251,34 @@ class BackendAdmin(CredentialsHiddenMixin, SimpleHistoryAdmin):
     @admin.action(description=_("Turn dry run off"), permissions=["change"])
     def disable_dry_run(self, request, queryset):
         self._set_dry_run(request, queryset, False)
+
+    def has_subscribe_webhooks_permission(self, request):
+        return can_see_credentials(request.user) and request.user.has_perm("integration.change_backend")
+
+    @admin.action(description=_("Subscribe ERP webhooks"), permissions=["subscribe_webhooks"])
+    def subscribe_erp_webhooks(self, request, queryset):
+        from integration.erp.moysklad.setup import subscribe_webhooks
+        from integration.errors import IntegrationError
+
+        for backend in queryset:
+            if backend.kind != Backend.Kind.MOYSKLAD:
+                self.message_user(request, _("%(backend)s: webhooks are subscribed for MoySklad backends only")
+                                  % {"backend": backend.name}, messages.WARNING)
+                continue
+            try:
+                result = subscribe_webhooks(backend)
+            except IntegrationError as exc:
+                self.message_user(request, _("%(backend)s: webhooks not subscribed: %(error)s")
+                                  % {"backend": backend.name, "error": exc}, messages.ERROR)
+                continue
+            self.message_user(request, _(
+                "%(backend)s: %(url)s — created %(created)s, updated %(updated)s, removed %(removed)s, "
+                "unchanged %(unchanged)s. Subscribed: %(topics)s"
+            ) % {"backend": backend.name, "url": result.url, "created": len(result.created),
+                 "updated": len(result.updated), "removed": len(result.removed),
+                 "unchanged": len(result.unchanged),
+                 "topics": ", ".join(s.topic + ("" if s.enabled else " (disabled)") for s in result.subscribed)},
+                messages.SUCCESS)
 
     def _set_dry_run(self, request, queryset, value: bool):
         for backend in queryset:

@@ -6,7 +6,6 @@ import pytest
 from django.test import Client
 
 from catalog.models import Product
-from integration.erp.moysklad.adapter import MoySkladAdapter, ensure_webhooks
 from integration.erp.moysklad.catalog_sync import sync_catalog
 from integration.erp.moysklad.webhooks import process_webhook
 from integration.models import InboxMessage
@@ -82,17 +81,3 @@ def test_sandbox_delivers_webhooks_with_retries(backend, ms, live_server):
     message = InboxMessage.objects.get(source="moysklad")
     assert message.message_id == drained["log"][-1]["requestId"]
     assert json.loads(bytes(message.body))["events"][0]["meta"]["href"].endswith(product.erp_id)
-
-
-def test_webhooks_are_subscribed_once(backend, ms):
-    adapter = MoySkladAdapter(backend)
-    url = "https://amoerp.example.com/hooks/moysklad/hook-secret-1/"
-    assert ensure_webhooks(adapter, url) == 14
-    assert ensure_webhooks(adapter, url) == 0
-    hooks = raw(ms, "GET", "/entity/webhook")[2]["rows"]
-    assert len(hooks) == 14 and {h["entityType"] for h in hooks} >= {
-        "product",
-        "customerorder",
-        "demand",
-        "paymentin",
-    }

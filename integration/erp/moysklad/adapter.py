@@ -337,34 +337,29 @@ class MoySkladAdapter:
         return self.client.get(f"entity/{kind}/{erp_id}", params)
 
 
-WEBHOOKS = {
-    "product": ("CREATE", "UPDATE", "DELETE"),
-    "service": ("CREATE", "UPDATE", "DELETE"),
-    "bundle": ("CREATE", "UPDATE", "DELETE"),
-    "customerorder": ("UPDATE",),
-    "demand": ("CREATE", "UPDATE"),
-    "paymentin": ("CREATE", "UPDATE"),
-}
+# ------------------------------------------------------------------ webhook subscriptions
+WEBHOOK_KINDS = ("webhook", "webhookstock")  # entity/webhook (entity events), entity/webhookstock (stock)
 
 
-def ensure_webhooks(adapter: MoySkladAdapter, url: str) -> int:
-    """Subscribe `url` to what the platform reacts to; existing subscriptions are kept. Returns how many
-    were created (MoySklad allows one per entity type and action for a solution)."""
-    existing = {
-        (row["entityType"], row["action"])
-        for page in adapter.client.iter_pages("entity/webhook")
-        for row in page
-        if row.get("url") == url
-    }
-    created = 0
-    for entity_type, actions in WEBHOOKS.items():
-        for action in actions:
-            if (entity_type, action) not in existing:
-                adapter.client.post(
-                    "entity/webhook", {"url": url, "action": action, "entityType": entity_type}
-                )
-                created += 1
-    return created
+def list_webhooks(adapter: MoySkladAdapter, kind: str) -> list[dict]:
+    """Every subscription of `kind` the account holds (ours and others')."""
+    return [row for page in adapter.client.iter_pages(f"entity/{kind}") for row in page]
+
+
+def create_webhook(adapter: MoySkladAdapter, kind: str, body: dict) -> dict:
+    return adapter.client.post(f"entity/{kind}", body)
+
+
+def update_webhook(adapter: MoySkladAdapter, kind: str, erp_id: str, body: dict) -> dict:
+    return adapter.client.put(f"entity/{kind}/{erp_id}", body)
+
+
+def delete_webhook(adapter: MoySkladAdapter, kind: str, erp_id: str) -> None:
+    try:
+        adapter.client.request("DELETE", f"entity/{kind}/{erp_id}", retry=True)
+    except PermanentError as exc:
+        if exc.status != 404:  # already gone (a retry after a lost response): done
+            raise
 
 
 def _normal(fn, value: str | None) -> str:

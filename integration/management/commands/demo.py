@@ -120,11 +120,10 @@ class Command(BaseCommand):
 
     def prepare_amocrm(self, backend: Backend, base: str) -> None:
         from integration.amocrm.setup import prepare_account
-        from integration.erp.moysklad.adapter import MoySkladAdapter, ensure_webhooks
+        from integration.erp.moysklad.setup import subscribe_webhooks
 
         prepare_account(backend, public_url=base)
-        erp = Backend.objects.get(name="moysklad")
-        ensure_webhooks(MoySkladAdapter(erp), f"{base}/hooks/moysklad/{erp.settings['webhook_secret']}/")
+        subscribe_webhooks(Backend.objects.get(name="moysklad"), public_url=base)
         self.run_syncs(Backend.objects.get(pk=backend.pk), ("crm_catalog",))
 
     @staticmethod

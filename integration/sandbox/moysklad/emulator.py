@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
@@ -40,7 +41,8 @@ from integration.sandbox.moysklad.webhooks import WebhookDispatcher
 API = API_PREFIX
 MAX_ITEMS = 1000
 HEAVY_REPORTS = frozenset({f"{API}/report/stock/all", f"{API}/report/stock/bystore"})
-DOCUMENT_TYPES = ("invoiceout", "demand", "paymentin")
+DOCUMENT_TYPES = ("invoiceout", "demand", "paymentin", "salesreturn")
+STOCK_WEBHOOK_FIELDS = ("url", "stockType", "reportType", "enabled")
 ASSORTMENT_TYPES = ("product", "service", "bundle", "variant", "consignment")
 STATES = [
     ("Новый", 0xFF0000FF, "Regular"),
@@ -104,6 +106,17 @@ class MoySkladEmulator(Emulator):
         self.dispatcher = WebhookDispatcher(timeout=float(self.options.get("webhook_timeout", 1.5)))
         self._register_routes()
         self.reset()
+        interval = float(self.options.get("stock_webhook_seconds", 0))  # MoySklad: every 1–5 min
+        if interval > 0:
+            threading.Thread(
+                target=self._announce_every, args=(interval,), name="moysklad-stock-hooks", daemon=True
+            ).start()
+
+    def _announce_every(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            with self.lock:
+                self.announce_stock()
 
     # ------------------------------------------------------------------ storage
     def reset(self) -> None:
@@ -128,6 +141,7 @@ class MoySkladEmulator(Emulator):
             self.orders: dict[str, dict] = {}
             self.documents: dict[str, dict[str, dict]] = {kind: {} for kind in DOCUMENT_TYPES}
             self.webhooks: dict[str, dict] = {}
+            self.stock_webhooks: dict[str, dict] = {}
             self.stock: dict[tuple[str, str], list[float]] = {}  # (assortment, store) → [stock, inTransit]
             self.reserves: dict[tuple[str, str], float] = defaultdict(float)
             self.stock_changed: dict[tuple[str, str], Any] = {}
@@ -158,6 +172,7 @@ class MoySkladEmulator(Emulator):
             "counterparty": self.counterparties,
             "customerorder": self.orders,
             "webhook": self.webhooks,
+            "webhookstock": self.stock_webhooks,
             **self.documents,
         }
 
@@ -486,6 +501,12 @@ class MoySkladEmulator(Emulator):
     def render_paymentin(self, record: dict, expand: set[str]) -> dict:
         return self.render_document("paymentin", record, expand)
 
+    def render_salesreturn(self, record: dict, expand: set[str]) -> dict:
+        return {
+            **self.render_document("salesreturn", record, expand),
+            "demand": self.ref("demand", record["demand"]),
+        }
+
     def render_state(self, state: dict) -> dict:
         return {
             "meta": self.state_meta(state["id"]),
@@ -646,9 +667,9 @@ class MoySkladEmulator(Emulator):
         )
         r.route("PUT", f"{API}/entity/(?P<kind>invoiceout|demand|paymentin)/new")(self.api_document_template)
         r.route("POST", f"{API}/entity/(?P<kind>[a-z]+)/{ident}/export/?")(self.api_export)
-        r.route("GET", f"{API}/entity/(?P<kind>customerorder|invoiceout|demand)/{ident}/positions")(
-            self.api_positions
-        )
+        r.route(
+            "GET", f"{API}/entity/(?P<kind>customerorder|invoiceout|demand|salesreturn)/{ident}/positions"
+        )(self.api_positions)
         r.route("GET", f"{API}/entity/bundle/{ident}/components")(self.api_components)
         r.route("GET", f"{API}/entity/organization/{ident}/accounts")(self.api_organization_accounts)
         r.route("GET", f"{API}/entity/(?P<kind>[a-z]+)")(self.api_list)
@@ -669,6 +690,8 @@ class MoySkladEmulator(Emulator):
         r.route("POST", f"{c}/payment")(self.control_payment)
         r.route("POST", f"{c}/webhooks/trigger")(self.control_webhook_trigger)
         r.route("POST", f"{c}/webhooks/drain")(self.control_webhook_drain)
+        r.route("POST", f"{c}/webhooks/stock")(self.control_stock_webhooks)
+        r.route("POST", f"{c}/salesreturn")(self.control_sales_return)
         r.route("GET", f"{c}/entities/(?P<kind>[a-z]+)")(self.control_entities)
 
     def api_token(self, request: Request) -> Response:
@@ -833,6 +856,8 @@ class MoySkladEmulator(Emulator):
             "counterparty": self.create_counterparty,
             "customerorder": self.create_order,
             "webhook": self.create_webhook,
+            "webhookstock": self.create_stock_webhook,
+            "salesreturn": lambda b, r: self.create_document("salesreturn", b, r),
             "invoiceout": lambda b, r: self.create_document("invoiceout", b, r),
             "demand": lambda b, r: self.create_document("demand", b, r),
             "paymentin": lambda b, r: self.create_document("paymentin", b, r),
@@ -874,6 +899,8 @@ class MoySkladEmulator(Emulator):
                 self.update_plain(
                     kind, record, body, request, ("url", "action", "entityType", "diffType", "enabled")
                 )
+            elif kind == "webhookstock":
+                self.update_plain(kind, record, body, request, STOCK_WEBHOOK_FIELDS)
             else:
                 raise ApiError(405, 1004, f"Изменение сущностей типа {kind} не поддерживается эмулятором")
             return json_response(
@@ -888,7 +915,7 @@ class MoySkladEmulator(Emulator):
             if kind == "customerorder":
                 self._apply_reserves(record, {})
             del self._table(kind)[entity_id]
-            if kind != "webhook":
+            if kind not in ("webhook", "webhookstock"):
                 self.emit(kind, entity_id, "DELETE", request)
             return empty_response(200)
 
@@ -916,7 +943,7 @@ class MoySkladEmulator(Emulator):
             record[field] = body[field]
         if changed and "updated" in record:
             record["updated"] = stamp()
-        if changed and kind != "webhook":
+        if changed and kind not in ("webhook", "webhookstock"):
             self.emit(kind, record["id"], "UPDATE", request, changed)
 
     def create_counterparty(self, body: dict, request: Request | None) -> dict:
@@ -967,6 +994,52 @@ class MoySkladEmulator(Emulator):
         }
         self.webhooks[record["id"]] = record
         return record
+
+    def create_stock_webhook(self, body: dict, request: Request | None) -> dict:
+        """`entity/webhookstock`: a periodic announcement of stock changes (reportUrl to the /current report)."""
+        if not body.get("url"):
+            raise ApiError(412, 3000, "Ошибка сохранения объекта: поле 'url' не может быть пустым", "url")
+        if body.get("stockType", "stock") != "stock":
+            raise ApiError(400, 2017, f"Неверное значение поля 'stockType': {body['stockType']}", "stockType")
+        if body.get("reportType") not in ("all", "bystore"):
+            raise ApiError(
+                400, 2017, f"Неверное значение поля 'reportType': {body.get('reportType')}", "reportType"
+            )
+        for hook in self.stock_webhooks.values():
+            if (hook["reportType"], hook["url"]) == (body["reportType"], body["url"]):
+                raise ApiError(412, 3006, "Вебхук на остатки с такими reportType и url уже существует", "url")
+        record = {
+            "id": new_id(),
+            "url": body["url"],
+            "stockType": "stock",
+            "reportType": body["reportType"],
+            "enabled": body.get("enabled", True),
+            "_announced": now_msk(),
+        }
+        self.stock_webhooks[record["id"]] = record
+        return record
+
+    def announce_stock(self) -> int:
+        """What MoySklad does every 1–5 min: tell each enabled stock webhook that stock changed since the
+        last announcement, with the `/current` report URL to read. Returns how many were sent."""
+        sent = 0
+        for hook in self.stock_webhooks.values():
+            since = hook["_announced"]
+            if not hook.get("enabled", True) or not any(m >= since for m in self.stock_changed.values()):
+                continue
+            moment = since.strftime("%Y-%m-%d %H:%M:%S")
+            self.dispatcher.submit(
+                hook["url"],
+                {
+                    "accountId": ACCOUNT_ID,
+                    "stockType": hook["stockType"],
+                    "reportType": hook["reportType"],
+                    "reportUrl": f"{self.api}/report/stock/{hook['reportType']}/current?changedSince={moment}",
+                },
+            )
+            hook["_announced"] = now_msk()
+            sent += 1
+        return sent
 
     # --- customer orders
     def _resolve_assortment(self, value: Any) -> tuple[str, str]:
@@ -1235,8 +1308,11 @@ class MoySkladEmulator(Emulator):
                     order_id = ref_id(op)
         order = self._find("customerorder", order_id) if order_id else None
         store = None
-        if kind == "demand":
+        demand = None
+        if kind in ("demand", "salesreturn"):
             store = self._require_ref(body, "store", "store")
+        if kind == "salesreturn":
+            demand = self._find("demand", self._require_ref(body, "demand", "demand"))
         now = stamp()
         self.counters[f"{kind}_number"] += 1
         record: dict[str, Any] = {
@@ -1252,6 +1328,8 @@ class MoySkladEmulator(Emulator):
             "customerOrder": order_id,
             "store": store,
         }
+        if demand is not None:
+            record["demand"] = demand["id"]
         if kind == "paymentin":
             operations = []
             for op in body.get("operations") or []:
@@ -1278,6 +1356,10 @@ class MoySkladEmulator(Emulator):
             self._totals(record)
             if kind == "demand":
                 self._ship(record, order)
+            if kind == "salesreturn":
+                for p in record["_positions"]:
+                    self.stock.setdefault((p["assortment"], store), [0.0, 0.0])[0] += p["quantity"]
+                    self._touch_stock((p["assortment"], store))
             if order and kind == "invoiceout":
                 order["invoicedSum"] += record["sum"]
                 order["_invoicesOut"].append(record["id"])
@@ -1792,6 +1874,39 @@ class MoySkladEmulator(Emulator):
         return json_response(
             {"drained": drained, "counts": dict(self.dispatcher.counts), "log": list(self.dispatcher.log)}
         )
+
+    def control_stock_webhooks(self, request: Request) -> Response:
+        with self.lock:
+            return json_response({"sent": self.announce_stock()})
+
+    def control_sales_return(self, request: Request) -> Response:
+        """A return of goods against a demand (all of it, or `positions`: quantities in the demand's order)."""
+
+        def apply(body: dict) -> dict:
+            demand = self._find("demand", body.get("demand") or "")
+            quantities = body.get("positions")
+            rows = [
+                {
+                    "quantity": float(q) if quantities else p["quantity"],
+                    "price": p["price"],
+                    "discount": p["discount"],
+                    "vat": p["vat"],
+                    "vatEnabled": p["vatEnabled"],
+                    "assortment": self.ref(p["type"], p["assortment"]),
+                }
+                for p, q in zip(demand["_positions"], quantities or demand["_positions"], strict=False)
+                if not quantities or float(q) > 0
+            ]
+            body = {
+                "organization": self.ref("organization", demand["organization"]),
+                "agent": self.ref("counterparty", demand["agent"]),
+                "store": self.ref("store", demand["store"]),
+                "demand": self.ref("demand", demand["id"]),
+                "positions": rows,
+            }
+            return self.render_salesreturn(self.create_document("salesreturn", body, None), {"positions"})
+
+        return self._control(apply, request)
 
     def control_entities(self, request: Request, kind: str) -> Response:
         try:
