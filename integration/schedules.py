@@ -26,6 +26,12 @@ def specs() -> list[ScheduleSpec]:
         # The relay/inbox pump runs ~50 s of every minute: a near-continuous relay.
         ScheduleSpec("amoerp: outbox relay + inbox", "integration.tasks.pump", Schedule.MINUTES, minutes=1),
         ScheduleSpec("amoerp: stock refresh", "integration.tasks.refresh_stock", Schedule.MINUTES, minutes=4),
+        # Lost ERP webhooks (orders, invoices, demands, payments, returns) recovered within the stock interval.
+        ScheduleSpec("amoerp: ERP order flow reconcile", "integration.tasks.reconcile_erp", Schedule.MINUTES, minutes=4),
+        # New and changed products (prices, stock) to the amoCRM catalog; only changed elements are sent.
+        ScheduleSpec("amoerp: amoCRM catalog push", "integration.tasks.push_crm_catalog", Schedule.MINUTES, minutes=10),
+        ScheduleSpec("amoerp: counterparties from the ERP", "integration.tasks.sync_counterparties", Schedule.MINUTES,
+                     minutes=15),
         # Cron expressions are evaluated in TIME_ZONE (Europe/Moscow).
         ScheduleSpec("amoerp: catalog nightly", "integration.tasks.sync_catalog", Schedule.CRON, cron="0 2 * * *"),
         ScheduleSpec("amoerp: prices nightly", "integration.tasks.sync_prices", Schedule.CRON, cron="0 2 * * *"),

@@ -74,6 +74,18 @@ def sync_prices() -> dict[str, str]:
     return syncs.run_scheduled("prices")
 
 
+def reconcile_erp() -> dict[str, str]:
+    return syncs.run_scheduled("reconcile")
+
+
+def push_crm_catalog() -> dict[str, str]:
+    return syncs.run_scheduled("crm_catalog")
+
+
+def sync_counterparties() -> dict[str, str]:
+    return syncs.run_scheduled("counterparties")
+
+
 def purge_journal() -> int:
     deleted = journal.purge_journal()
     logger.info("integration journal: %s entries purged", deleted)

@@ -6,6 +6,8 @@ import pytest
 from django.core.management import call_command
 from django_q.models import Schedule
 
+from integration.schedules import specs
+
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 
@@ -15,10 +17,13 @@ def test_setup_schedules_twice_gives_the_same_rows():
     out = io.StringIO()
     call_command("setup_schedules", stdout=out)
     second = {s.name: (s.pk, s.func, s.schedule_type, s.minutes, s.cron, s.next_run) for s in Schedule.objects.all()}
-    assert first == second and len(first) == 6
-    assert out.getvalue().count("unchanged") == 6
+    assert first == second and len(first) == len(specs())
+    assert out.getvalue().count("unchanged") == len(specs())
     by_func = {s.func: s for s in Schedule.objects.all()}
     assert by_func["integration.tasks.refresh_stock"].minutes == 4
+    assert by_func["integration.tasks.reconcile_erp"].minutes == 4
+    assert by_func["integration.tasks.push_crm_catalog"].minutes == 10
+    assert by_func["integration.tasks.sync_counterparties"].minutes == 15
     assert by_func["integration.tasks.sync_catalog"].cron == "0 2 * * *"
     assert by_func["integration.tasks.sync_prices"].cron == "0 2 * * *"
     nightly = by_func["integration.tasks.sync_catalog"].next_run

@@ -14,6 +14,7 @@ class MoySkladConfig(AppConfig):
             handlers,
             order_sync,
             organization_sync,
+            reconcile,
             stock_sync,
             webhooks,
         )

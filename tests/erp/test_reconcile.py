@@ -1,0 +1,122 @@
+"""The `reconcile` sync: ERP changes whose webhooks were lost (orders, demands, payments, returns) are applied
+by change cursor through the webhook handler's functions; a second run changes nothing."""
+
+from datetime import datetime
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from catalog.models import Product, Warehouse
+from counterparties.models import Counterparty
+from documents.models import Payment
+from integration.erp.moysklad import handlers, mappers
+from integration.erp.moysklad.catalog_sync import sync_catalog
+from integration.erp.moysklad.cursors import get_cursor
+from integration.erp.moysklad.reconcile import reconcile_orders
+from integration.erp.moysklad.stock_sync import sync_stock
+from integration.models import Backend, Conflict, OutboxEvent
+from integration.schedules import specs
+from integration.syncs import run_scheduled
+from orders import actions
+from orders.models import Order, Shipment
+from orders.types import Actor, CartLine
+from tests.erp.conftest import entities
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+ADMIN = Actor(source="admin")
+DEAD_URL = "http://127.0.0.1:9"  # nothing listens: every delivery is lost
+
+
+@pytest.fixture
+def placed(backend, ms):
+    """An order of ours in the ERP (3 breakers), an amoCRM backend for the deal's events."""
+    Backend.objects.create(name="amocrm", kind=Backend.Kind.AMOCRM, base_url="http://127.0.0.1:9", credentials={},
+                           settings={})
+    sync_catalog(backend, full=True)
+    sync_stock(backend, full=True)
+    erp = entities(ms, "counterparty", "companyType=legal")[0]
+    customer = Counterparty.objects.create(kind="legal", name=erp["name"], inn=erp["inn"], kpp=erp["kpp"])
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = actions.get_or_create_order_for_lead(1001, counterparty=customer, warehouse=Warehouse.objects.get(
+        name="Москва"))
+    actions.set_cart(order, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))], actor=ADMIN)
+    event = OutboxEvent.objects.filter(topic="erp.order.upsert", aggregate_id=str(order.pk)).latest("pk")
+    handlers.upsert_order(event)
+    return Order.objects.get(pk=order.pk), breaker
+
+
+def _state(order):
+    order.refresh_from_db()
+    return {
+        "lines": sorted((line.product_id, line.base_quantity, line.shipped_quantity, line.returned_quantity)
+                        for line in order.lines.all()),
+        "erp_updated_at": order.erp_updated_at,
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "shipments": sorted(Shipment.objects.filter(order=order).values_list("erp_id", "is_return")),
+        "payments": sorted(Payment.objects.filter(order=order).values_list("erp_id", "amount")),
+        "conflicts": Conflict.objects.count(),
+        "deal_events": OutboxEvent.objects.filter(topic__startswith="crm.lead", aggregate_id=str(order.pk)).count(),
+    }
+
+
+def test_lost_webhooks_are_recovered_by_the_reconcile_sync_and_a_rerun_changes_nothing(backend, ms, placed):
+    order, breaker = placed
+    call_command("moysklad_setup", "moysklad", "--public-url", DEAD_URL, stdout=StringIO())
+    first = reconcile_orders(backend)  # sets the cursors; our order is already up to date
+    assert first.failed == 0 and first.updated == 0, first.details
+    before = _state(order)
+
+    # In the ERP: a manager cuts the order to 2 breakers, the warehouse ships them, the bank pays, 1 comes back.
+    ms.control(f"moysklad/order/{order.erp_id}/positions",
+               {"positions": [{"product": breaker.erp_id, "quantity": 2, "price": 50000, "reserve": 2, "vat": 22}]})
+    demand = ms.control("moysklad/demand", {"order": order.erp_id})
+    payment = ms.control("moysklad/payment", {"order": order.erp_id})
+    sales_return = ms.control("moysklad/salesreturn", {"demand": demand["id"], "positions": [1]})
+    drained = ms.control("moysklad/webhooks/drain", {"timeout": 20})
+    assert drained["counts"]["dropped"] >= 4 and drained["counts"].get("delivered", 0) == 0  # all lost
+
+    run = reconcile_orders(backend)
+    assert run.failed == 0, run.details
+    assert run.updated == 4  # the order, the demand, the payment, the return
+    after = _state(order)
+    assert after["lines"] == [(breaker.pk, Decimal("2.000"), Decimal("2.000"), Decimal("1.000"))]
+    assert after["shipments"] == sorted([(demand["id"], False), (sales_return["id"], True)])
+    assert after["payments"] == [(payment["id"], Decimal(str(payment["sum"] / 100)).quantize(Decimal("0.01")))]
+    assert after["erp_updated_at"] > before["erp_updated_at"]
+    assert after["conflicts"] > before["conflicts"]  # the ERP won: the difference is recorded
+    assert after["deal_events"] > before["deal_events"]  # the deal is told (products and status)
+
+    again = reconcile_orders(backend)
+    assert again.failed == 0 and again.updated == 0 and again.unchanged >= 4, again.details
+    assert _state(order) == after
+
+
+def test_a_failed_record_holds_the_cursor_and_is_retried(backend, ms, placed):
+    order, breaker = placed
+    reconcile_orders(backend)
+    Product.objects.filter(pk=breaker.pk).update(erp_id="gone")  # the order's product is not in our catalog
+    cursor_before = Backend.objects.get(pk=backend.pk).cursors["moysklad.reconcile.customerorder"]
+    ms.control(f"moysklad/order/{order.erp_id}/positions",
+               {"positions": [{"product": breaker.erp_id, "quantity": 5, "price": 50000, "reserve": 5, "vat": 22}]})
+    run = reconcile_orders(backend)
+    assert run.failed == 1 and "customerorder" in run.details["errors"][0]
+    # The cursor stops at the failed order (not past it), so it is listed again.
+    failed_at = mappers.moment(entities(ms, "customerorder")[0]["updated"])
+    cursor = get_cursor(backend, "moysklad.reconcile.customerorder")
+    assert cursor == failed_at and cursor > datetime.fromisoformat(cursor_before)
+    Product.objects.filter(pk=breaker.pk).update(erp_id=breaker.erp_id)
+    retried = reconcile_orders(backend)
+    assert retried.failed == 0, retried.details
+    assert order.lines.get().base_quantity == Decimal("5")
+
+
+def test_reconcile_and_catalog_push_are_scheduled(backend, ms):
+    schedules = {s.func: s for s in specs()}
+    assert schedules["integration.tasks.reconcile_erp"].minutes == schedules["integration.tasks.refresh_stock"].minutes
+    assert "integration.tasks.push_crm_catalog" in schedules
+    assert "integration.tasks.sync_counterparties" in schedules
+    outcome = run_scheduled("reconcile")
+    assert list(outcome) == ["moysklad"] and outcome["moysklad"].startswith("succeeded")
