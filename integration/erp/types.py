@@ -116,6 +116,16 @@ class ErpStockChange:
 
 
 @dataclass(frozen=True)
+class ErpContactPerson:
+    """A contact person of a counterparty in the ERP (phone and e-mail as typed there)."""
+
+    erp_id: str
+    name: str
+    phone: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
 class ErpCounterparty:
     name: str
     kind: str  # counterparties.Counterparty.Kind: legal / entrepreneur / individual
@@ -129,6 +139,9 @@ class ErpCounterparty:
     email: str = ""
     erp_id: str | None = None
     updated_at: datetime | None = None
+    contacts: tuple[ErpContactPerson, ...] = ()
+    price_list_erp_id: str | None = None  # the price type the client buys at (None: the default one)
+    archived: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ class MoySkladConfig(AppConfig):
         # Registers the syncs, the outbox handlers and the inbox (webhook) handler.
         from integration.erp.moysklad import (  # noqa: F401
             catalog_sync,
+            counterparty_sync,
             handlers,
             order_sync,
             organization_sync,

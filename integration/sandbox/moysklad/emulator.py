@@ -153,6 +153,8 @@ class MoySkladEmulator(Emulator):
                 for name, color, kind in STATES
             ]
             self.webhook_suppressed = 0
+            self.dispatcher.counts.clear()  # a reset starts the delivery statistics afresh too
+            self.dispatcher.log.clear()
             self._refs: dict[tuple[str, str], dict] = {}
             self._price_type_cache: list[dict] = []
 
@@ -372,7 +374,30 @@ class MoySkladEmulator(Emulator):
     def render_counterparty(self, record: dict, expand: set[str]) -> dict:
         out = {"meta": self.meta("counterparty", record["id"]), "accountId": ACCOUNT_ID}
         out.update({k: v for k, v in record.items() if not k.startswith("_") and v not in (None, "")})
+        price_type = next((pt for pt in self.price_types if pt["id"] == record.get("_priceType")), None)
+        if price_type is not None:
+            out["priceType"] = self.price_type_ref(price_type)
+        contacts = record.get("_contacts") or []
+        out["contactpersons"] = {
+            "meta": {
+                "href": f"{self.api}/entity/counterparty/{record['id']}/contactpersons",
+                "type": "contactperson",
+                "mediaType": "application/json",
+                "size": len(contacts),
+                "limit": 1000,
+                "offset": 0,
+            }
+        }
+        if "contactpersons" in expand:
+            out["contactpersons"]["rows"] = [self.render_contact(record, c) for c in contacts]
         return out
+
+    def render_contact(self, counterparty: dict, contact: dict) -> dict:
+        return {
+            "meta": self.meta("counterparty", counterparty["id"], suffix=f"/contactpersons/{contact['id']}"),
+            "accountId": ACCOUNT_ID,
+            **contact,
+        }
 
     def render_webhook(self, record: dict, expand: set[str]) -> dict:
         return {"meta": self.meta("webhook", record["id"]), "accountId": ACCOUNT_ID, **record}
@@ -672,6 +697,8 @@ class MoySkladEmulator(Emulator):
         )(self.api_positions)
         r.route("GET", f"{API}/entity/bundle/{ident}/components")(self.api_components)
         r.route("GET", f"{API}/entity/organization/{ident}/accounts")(self.api_organization_accounts)
+        r.route("GET", f"{API}/entity/counterparty/{ident}/contactpersons")(self.api_contacts)
+        r.route("POST", f"{API}/entity/counterparty/{ident}/contactpersons")(self.api_add_contact)
         r.route("GET", f"{API}/entity/(?P<kind>[a-z]+)")(self.api_list)
         r.route("POST", f"{API}/entity/(?P<kind>[a-z]+)")(self.api_create)
         r.route("GET", f"{API}/entity/(?P<kind>[a-z]+)/{ident}")(self.api_get)
@@ -849,6 +876,44 @@ class MoySkladEmulator(Emulator):
                 lambda a: self.render_account(organization, a),
             )
 
+    def api_contacts(self, request: Request, entity_id: str) -> Response:
+        with self.lock:
+            record = self._find("counterparty", entity_id)
+            return self._list_response(
+                request,
+                f"/entity/counterparty/{entity_id}/contactpersons",
+                "contactperson",
+                record.setdefault("_contacts", []),
+                lambda c: self.render_contact(record, c),
+            )
+
+    def api_add_contact(self, request: Request, entity_id: str) -> Response:
+        """Add a contact person (name, phone, email, position); the counterparty's `updated` moves."""
+        body = self._body(request)
+        if not isinstance(body, dict) or not (body.get("name") or "").strip():
+            raise ApiError(412, 3000, "Ошибка сохранения объекта: поле 'name' не может быть пустым", "name")
+        with self.lock:
+            record = self._find("counterparty", entity_id)
+            contact = {"id": new_id(), "updated": stamp()}
+            contact.update(
+                {k: body[k] for k in ("name", "phone", "email", "position", "description") if k in body}
+            )
+            record.setdefault("_contacts", []).append(contact)
+            record["updated"] = stamp()
+            self.emit("counterparty", entity_id, "UPDATE", request, ["contactpersons"])
+            return json_response(self.render_contact(record, contact))
+
+    def _set_price_type(self, record: dict, body: dict) -> bool:
+        """`priceType` of a counterparty (a reference, or null for the default); True when it changed."""
+        if "priceType" not in body:
+            return False
+        wanted = ref_id(body["priceType"]) if body["priceType"] else None
+        if wanted and not any(pt["id"] == wanted for pt in self.price_types):
+            raise ApiError(412, 3000, f"Тип цен с UUID {wanted} не найден", "priceType")
+        changed = record.get("_priceType") != wanted
+        record["_priceType"] = wanted
+        return changed
+
     # ------------------------------------------------------------------ writes
     def api_create(self, request: Request, kind: str) -> Response:
         body = self._body(request)
@@ -894,6 +959,9 @@ class MoySkladEmulator(Emulator):
             if kind == "customerorder":
                 self.update_order(record, body, request)
             elif kind == "counterparty":
+                if self._set_price_type(record, body):
+                    record["updated"] = stamp()
+                    self.emit(kind, record["id"], "UPDATE", request, ["priceType"])
                 self.update_plain(kind, record, body, request, self.COUNTERPARTY_FIELDS)
             elif kind == "webhook":
                 self.update_plain(
@@ -964,6 +1032,7 @@ class MoySkladEmulator(Emulator):
         for field in self.COUNTERPARTY_FIELDS:
             if field in body and field not in ("companyType", "externalCode"):
                 record[field] = body[field]
+        self._set_price_type(record, body)
         self.counterparties[record["id"]] = record
         self.emit("counterparty", record["id"], "CREATE", request)
         return record

@@ -250,6 +250,21 @@ class Loader:
             "created": self.now,
         }
         record["ogrnip" if cp.kind == "entrepreneur" else "ogrn"] = cp.ogrn
+        segment = next((s for s in demo.demo_company().segments if s.code == cp.segment_code), None)
+        price_type = demo.erp_id("price_list", segment.price_list_code) if segment else None
+        if any(pt["id"] == price_type for pt in self.em.price_types):
+            record["_priceType"] = price_type
+        extra = [*((p, "") for p in cp.phones[1:]), *(("", e.strip()) for e in cp.emails[1:])]
+        record["_contacts"] = [
+            {
+                "id": new_id(f"contact:{cp.erp_id}:{n}"),
+                "name": f"Контактное лицо {n + 1}",
+                "phone": phone,
+                "email": email,
+                "updated": self.now,
+            }
+            for n, (phone, email) in enumerate(extra)
+        ]
         self.em.counterparties[cp.erp_id] = record
 
 
