@@ -38,6 +38,8 @@ def test_full_import_binds_local_rows_takes_segments_and_never_duplicates(catalo
                                        kpp=erp_dealer["kpp"], segment=hand_set)
     petrov = Counterparty.objects.create(kind="individual", name="Петров")
     Phone.objects.create(counterparty=petrov, number="+79161234567", is_primary=True)
+    mikhailova = Counterparty.objects.create(kind="individual", name="Михайлова")
+    Email.objects.create(counterparty=mikhailova, address="E.Mikhailova@gmail.com", is_primary=True)
 
     run = run_sync("counterparties", catalog, full=True)
 
@@ -46,7 +48,7 @@ def test_full_import_binds_local_rows_takes_segments_and_never_duplicates(catalo
     # The sandbox holds two deliberate duplicates (the same person, the phone written differently).
     assert Counterparty.objects.count() == erp_count - 2
     assert run.failed == 2 and all("duplicate" in e for e in run.details["errors"]), run.details
-    assert run.created == erp_count - 4 and run.updated == 2  # our two rows were bound, not recreated
+    assert run.created == erp_count - 5 and run.updated == 3  # our three rows were bound, not recreated
     ours.refresh_from_db()
     assert ours.erp_id == erp_dealer["id"] and ours.name == erp_dealer["name"]
     assert ours.full_name == erp_dealer["legalTitle"]
@@ -57,6 +59,8 @@ def test_full_import_binds_local_rows_takes_segments_and_never_duplicates(catalo
     )
     petrov.refresh_from_db()
     assert petrov.erp_id is not None and petrov.name == "Петров Пётр Сергеевич"
+    mikhailova.refresh_from_db()
+    assert mikhailova.erp_id is not None and mikhailova.name == "Михайлова Елена Викторовна"
     head_office = _erp(ms, "СтройЭлектро»")
     branches = Counterparty.objects.filter(inn=head_office["inn"]).values_list("kpp", flat=True)
     assert sorted(branches) == sorted([head_office["kpp"], "781043001"])  # a branch is its own row, not a duplicate

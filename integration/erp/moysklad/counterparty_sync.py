@@ -24,6 +24,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -287,6 +288,8 @@ def write_page(records: list[ErpCounterparty], segments: Segments, *, dry_run: b
             c.erp_id: c
             for c in Counterparty.objects.select_for_update().filter(erp_id__in=[i.erp_id for i in items])
         }
+        held = held_keys(items)
+        contacts = contact_keys(c.survivor.pk for c in bound.values())
         claimed: dict[tuple[str, ...], str] = {}  # natural key → the ERP id that holds it in this page
         targets: list[tuple[Counterparty | None, Incoming]] = []
         for item in items:
@@ -294,7 +297,11 @@ def write_page(records: list[ErpCounterparty], segments: Segments, *, dry_run: b
             local = local.survivor if local is not None else None
             keys = natural_keys(item.data)
             clash = next((claimed[k] for k in keys if k in claimed), None)
-            if clash is None and (local is None or _key_changed(local, item)):
+            if (
+                clash is None
+                and _may_match(item, held)
+                and (local is None or _key_changed(local, item, contacts))
+            ):
                 match = find_match(item.data)
                 if match is not None and (local is None or match.pk != local.pk):
                     if local is not None or (match.erp_id and match.erp_id != item.erp_id):
@@ -353,15 +360,50 @@ def write_page(records: list[ErpCounterparty], segments: Segments, *, dry_run: b
     return outcome
 
 
-def _key_changed(local: Counterparty, item: Incoming) -> bool:
+def held_keys(items: list[Incoming]) -> set[tuple[str, ...]]:
+    """Which natural keys of a page some local counterparty already holds (a few queries for the whole page):
+    `find_match` runs only for records that may match, not for every new one."""
+    inns = {i.data.inn for i in items if i.data.inn}
+    phones = {p for i in items for p in i.data.phones or ()}
+    emails = {e.lower() for i in items for e in i.data.emails or ()}
+    rows = Counterparty.objects.filter(inn__in=inns).values_list("kind", "inn", "kpp")
+    held = {("legal", inn, kpp) if kind == "legal" else (kind, inn) for kind, inn, kpp in rows}
+    held |= {("phone", n) for n in Phone.objects.filter(number__in=phones).values_list("number", flat=True)}
+    held |= {
+        ("email", e)
+        for e in Email.objects.annotate(key=Lower("address"))
+        .filter(key__in=emails)
+        .values_list("key", flat=True)
+    }
+    return held
+
+
+def _may_match(item: Incoming, held: set[tuple[str, ...]]) -> bool:
+    keys = natural_keys(item.data)
+    if item.data.inn:
+        keys |= {(item.data.kind, item.data.inn)}  # an individual with an ИНН is also found by it
+    return bool(keys & held)
+
+
+def contact_keys(counterparty_ids) -> dict[int, set[tuple[str, ...]]]:
+    """The phone and e-mail keys each of these counterparties holds (two queries)."""
+    keys: dict[int, set[tuple[str, ...]]] = {pk: set() for pk in counterparty_ids}
+    for pk, number in Phone.objects.filter(counterparty_id__in=keys).values_list("counterparty_id", "number"):
+        keys[pk].add(("phone", number))
+    for pk, address in Email.objects.filter(counterparty_id__in=keys).values_list(
+        "counterparty_id", "address"
+    ):
+        keys[pk].add(("email", address.lower()))
+    return keys
+
+
+def _key_changed(local: Counterparty, item: Incoming, contacts: dict[int, set[tuple[str, ...]]]) -> bool:
     data = item.data
     if local.kind != data.kind or local.inn != data.inn or local.kpp != data.kpp:
         return True
-    if data.kind != Counterparty.Kind.INDIVIDUAL:
-        return False
-    held = {("phone", n) for n in local.phones.values_list("number", flat=True)}
-    held |= {("email", e.lower()) for e in local.emails.values_list("address", flat=True)}
-    return not natural_keys(data) <= held
+    return data.kind == Counterparty.Kind.INDIVIDUAL and not natural_keys(data) <= contacts.get(
+        local.pk, set()
+    )
 
 
 # ------------------------------------------------------------------ the sync
