@@ -4,24 +4,40 @@ by change cursor through the webhook handler's functions; a second run changes n
 from datetime import datetime
 from decimal import Decimal
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from catalog.models import Product, Warehouse
 from counterparties.models import Counterparty
 from documents.models import Payment
+from integration.amocrm.client import AmoCrmClient
+from integration.amocrm.deals import note_language, shipment_label
+from integration.amocrm.handlers import deliver_lead_products, deliver_lead_sync
+from integration.amocrm.mappers import ERP_NUMBER, PAYMENT_STATUS, SHIPMENT_STATUS, values_by_code
+from integration.amocrm.setup import prepare_account
 from integration.erp.moysklad import handlers, mappers
 from integration.erp.moysklad.catalog_sync import sync_catalog
 from integration.erp.moysklad.cursors import get_cursor
 from integration.erp.moysklad.reconcile import reconcile_orders
 from integration.erp.moysklad.stock_sync import sync_stock
 from integration.models import Backend, Conflict, OutboxEvent
+from integration.sandbox.process import start_sandbox
 from integration.schedules import specs
 from integration.syncs import run_scheduled
 from orders import actions
 from orders.models import Order, Shipment
 from orders.types import Actor, CartLine
+from tests.amocrm.conftest import (
+    ACCOUNT_ID,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REDIRECT_URI,
+    as_manager,
+    connect_backend,
+)
 from tests.erp.conftest import entities
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -29,22 +45,50 @@ ADMIN = Actor(source="admin")
 DEAD_URL = "http://127.0.0.1:9"  # nothing listens: every delivery is lost
 
 
+@pytest.fixture(scope="module")
+def amo_process():
+    sandbox = start_sandbox("amocrm", options={
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uri": REDIRECT_URI,
+        "account_id": ACCOUNT_ID, "webhook_time_scale": 0.001,
+    })
+    yield sandbox
+    sandbox.stop()
+
+
 @pytest.fixture
-def placed(backend, ms):
-    """An order of ours in the ERP (3 breakers), an amoCRM backend for the deal's events."""
-    Backend.objects.create(name="amocrm", kind=Backend.Kind.AMOCRM, base_url="http://127.0.0.1:9", credentials={},
-                           settings={})
+def amo(amo_process, db):
+    """The amoCRM sandbox, connected and prepared (its webhooks go nowhere), with one deal."""
+    amo_process.reset()
+    crm = connect_backend(amo_process, name="amocrm")
+    prepare_account(crm, public_url=DEAD_URL)
+    lead_id = as_manager(amo_process, "POST", "/api/v4/leads", [{"name": "Заявка"}])["_embedded"]["leads"][0]["id"]
+    return SimpleNamespace(backend=crm, lead_id=lead_id)
+
+
+@pytest.fixture
+def placed(backend, ms, amo):
+    """An order of ours for the deal, in the ERP (3 breakers)."""
     sync_catalog(backend, full=True)
     sync_stock(backend, full=True)
     erp = entities(ms, "counterparty", "companyType=legal")[0]
     customer = Counterparty.objects.create(kind="legal", name=erp["name"], inn=erp["inn"], kpp=erp["kpp"])
     breaker = Product.objects.get(article="MVA20-1-016-C")
-    order = actions.get_or_create_order_for_lead(1001, counterparty=customer, warehouse=Warehouse.objects.get(
+    order = actions.get_or_create_order_for_lead(amo.lead_id, counterparty=customer, warehouse=Warehouse.objects.get(
         name="Москва"))
     actions.set_cart(order, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))], actor=ADMIN)
     event = OutboxEvent.objects.filter(topic="erp.order.upsert", aggregate_id=str(order.pk)).latest("pk")
     handlers.upsert_order(event)
     return Order.objects.get(pk=order.pk), breaker
+
+
+def _deal(amo) -> dict:
+    """Deliver the deal's latest events as the relay would, then read the deal from amoCRM."""
+    for topic, deliver in (("crm.lead.products", deliver_lead_products), ("crm.lead.sync", deliver_lead_sync)):
+        event = OutboxEvent.objects.filter(topic=topic).order_by("pk").last()
+        if event is not None:
+            deliver(event)
+    lead = AmoCrmClient(amo.backend).get_lead(amo.lead_id)
+    return {code: values[0] for code, values in values_by_code(lead["custom_fields_values"]).items() if values}
 
 
 def _state(order):
@@ -62,7 +106,7 @@ def _state(order):
     }
 
 
-def test_lost_webhooks_are_recovered_by_the_reconcile_sync_and_a_rerun_changes_nothing(backend, ms, placed):
+def test_lost_webhooks_are_recovered_by_the_reconcile_sync_and_a_rerun_changes_nothing(backend, ms, amo, placed):
     order, breaker = placed
     call_command("moysklad_setup", "moysklad", "--public-url", DEAD_URL, stdout=StringIO())
     first = reconcile_orders(backend)  # sets the cursors; our order is already up to date
@@ -88,10 +132,16 @@ def test_lost_webhooks_are_recovered_by_the_reconcile_sync_and_a_rerun_changes_n
     assert after["erp_updated_at"] > before["erp_updated_at"]
     assert after["conflicts"] > before["conflicts"]  # the ERP won: the difference is recorded
     assert after["deal_events"] > before["deal_events"]  # the deal is told (products and status)
+    deal = _deal(amo)
+    with translation.override(note_language(amo.backend)):
+        assert deal[PAYMENT_STATUS] == str(Order.PaymentStatus.PAID.label)
+        assert deal[ERP_NUMBER] == Order.objects.get(pk=order.pk).erp_number
+        assert deal[SHIPMENT_STATUS] == str(shipment_label(Order.objects.get(pk=order.pk)))
 
+    settled = _state(order)  # the deal's products were rewritten (that records its own conflict)
     again = reconcile_orders(backend)
     assert again.failed == 0 and again.updated == 0 and again.unchanged >= 4, again.details
-    assert _state(order) == after
+    assert _state(order) == settled
 
 
 def test_a_failed_record_holds_the_cursor_and_is_retried(backend, ms, placed):
