@@ -12,6 +12,7 @@ from django.utils import translation
 
 from catalog.models import Product, Warehouse
 from counterparties.models import Counterparty
+from documents.actions import request_document
 from documents.models import Payment
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.deals import note_language, shipment_label
@@ -38,7 +39,7 @@ from tests.amocrm.conftest import (
     as_manager,
     connect_backend,
 )
-from tests.erp.conftest import entities
+from tests.erp.conftest import entities, raw
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ADMIN = Actor(source="admin")
@@ -170,3 +171,21 @@ def test_reconcile_and_catalog_push_are_scheduled(backend, ms):
     assert "integration.tasks.sync_counterparties" in schedules
     outcome = run_scheduled("reconcile")
     assert list(outcome) == ["moysklad"] and outcome["moysklad"].startswith("succeeded")
+
+
+def test_an_invoice_edited_in_the_erp_is_taken_again(backend, ms, amo, placed):
+    order, _ = placed
+    document = request_document(order, "invoice", actor=ADMIN)
+    handlers.request_document(OutboxEvent.objects.get(topic="erp.document.request"))
+    document.refresh_from_db()
+    assert reconcile_orders(backend).failed == 0
+    status, _, _ = raw(ms, "PUT", f"/entity/invoiceout/{document.erp_id}", body={"name": "СЧ-0077"})
+    assert status == 200
+
+    run = reconcile_orders(backend)
+
+    assert (run.updated, run.failed) == (1, 0), run.details
+    document.refresh_from_db()
+    assert document.number == "СЧ-0077" and document.status == "issued" and document.pdf.read().startswith(b"%PDF-")
+    again = reconcile_orders(backend)
+    assert (again.updated, again.failed) == (0, 0) and again.unchanged >= 2, again.details

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 
@@ -964,11 +964,23 @@ class MoySkladEmulator(Emulator):
                     self.emit(kind, record["id"], "UPDATE", request, ["priceType"])
                 self.update_plain(kind, record, body, request, self.COUNTERPARTY_FIELDS)
             elif kind == "webhook":
+                wanted = {k: body.get(k, record[k]) for k in ("entityType", "action", "url")}
+                if any(
+                    hook is not record and all(hook[k] == v for k, v in wanted.items())
+                    for hook in self.webhooks.values()
+                ):
+                    raise ApiError(
+                        412, 3006, "Вебхук с такими entityType, action и url уже существует", "url"
+                    )
                 self.update_plain(
                     kind, record, body, request, ("url", "action", "entityType", "diffType", "enabled")
                 )
             elif kind == "webhookstock":
                 self.update_plain(kind, record, body, request, STOCK_WEBHOOK_FIELDS)
+            elif kind == "invoiceout":
+                self.update_plain(
+                    kind, record, body, request, ("name", "moment", "paymentPlannedMoment", "description")
+                )
             else:
                 raise ApiError(405, 1004, f"Изменение сущностей типа {kind} не поддерживается эмулятором")
             return json_response(
@@ -1504,7 +1516,8 @@ class MoySkladEmulator(Emulator):
             token = secrets.token_urlsafe(16)
             filename = f"{kind}-{record['name']}.pdf"
             self.exports[token] = (time.monotonic() + self.export_ttl, render_pdf(lines), filename)
-        return empty_response(303, {"Location": f"{self.base_url}/_files/{token}/{filename}"})
+        # Document names may be Cyrillic: headers carry them percent-encoded.
+        return empty_response(303, {"Location": f"{self.base_url}/_files/{token}/{quote(filename)}"})
 
     def file_download(self, request: Request, token: str, filename: str) -> Response:
         with self.lock:
@@ -1517,7 +1530,7 @@ class MoySkladEmulator(Emulator):
                 entry[1],
                 {
                     "Content-Type": "application/pdf",
-                    "Content-Disposition": f'attachment; filename="{entry[2]}"',
+                    "Content-Disposition": f"attachment; filename*=UTF-8''{quote(entry[2])}",
                 },
             )
 
