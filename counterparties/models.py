@@ -30,6 +30,15 @@ class Counterparty(models.Model):
         on_delete=models.SET_NULL,
         related_name="counterparties",
     )
+    warehouse = models.ForeignKey(
+        "catalog.Warehouse",
+        verbose_name=_("warehouse"),
+        help_text=_("New order lines of this client ship from here unless the order says otherwise."),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     legal_address = models.CharField(_("legal address"), max_length=1000, blank=True)
     actual_address = models.CharField(_("actual address"), max_length=1000, blank=True)
     erp_id = models.CharField(_("ERP id"), max_length=64, unique=True, null=True, blank=True)

@@ -17,10 +17,12 @@ from documents.vat import line_amounts
 from orders import events
 from orders.errors import InsufficientStock, InvalidCart, InvalidInput, NotAllowed, OrderClosed
 from orders.locks import lock_order
-from orders.models import Approval, Order, OrderLine, Reservation, Shipment, ShipmentLine
+from orders.models import Approval, Order, OrderLine, Reservation, Shipment, ShipmentLine, WarehouseRule
 from orders.pricing import base_prices, price_list_for
 from orders.reservations import GuardOutcome, guard_and_reserve
 from orders.types import Actor, CartLine, ErpOrderSnapshot, LineReserve, ReserveResult, ShipmentInput
+from orders.warehouses import NONE as NO_WAREHOUSE
+from orders.warehouses import WarehouseChoice, by_stock, order_default
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
@@ -47,11 +49,26 @@ def get_or_create_order_for_lead(lead_id: int, *, counterparty=None, warehouse=N
         if warehouse is not None and order.warehouse_id is None:
             order.warehouse = warehouse
             changed.append("warehouse")
+        if "counterparty" in changed and order.status == Order.Status.RESERVE_PENDING and not order.erp_id:
+            _queue_erp_upsert(order)
+            changed.append("erp_pending_reason")
         if changed:
             order.save(update_fields=[*changed, "updated_at"])
-        if "counterparty" in changed and order.status == Order.Status.RESERVE_PENDING and not order.erp_id:
-            events.erp_order_upsert(order)
     return order
+
+
+def _queue_erp_upsert(order: Order, counterparty_note: str = ""):
+    """Enqueue the ERP upsert, or say on the order why the ERP cannot get it yet (the caller saves)."""
+    event = events.erp_order_upsert(order)
+    if event is not None:
+        order.erp_pending_reason = ""
+    elif order.counterparty_id is None:
+        reason = str(_("The ERP gets the order once it has a counterparty: link a company or a contact with valid "
+                       "requisites to the deal."))
+        order.erp_pending_reason = f"{reason} {counterparty_note}".strip()[:1000]
+    else:
+        order.erp_pending_reason = str(_("No ERP is connected: the order stays here."))
+    return event
 
 
 def _ensure_open(order: Order) -> None:
@@ -59,11 +76,27 @@ def _ensure_open(order: Order) -> None:
         raise OrderClosed(order)
 
 
-def _default_warehouse_id(order: Order) -> int | None:
-    if order.warehouse_id:
-        return order.warehouse_id
-    ids = list(Warehouse.objects.filter(active=True).values_list("pk", flat=True)[:2])
-    return ids[0] if len(ids) == 1 else None
+def _line_warehouses(order: Order, cart: Sequence[CartLine], products) -> list[WarehouseChoice]:
+    """The warehouse of each cart line by the rule of orders.warehouses (explicit ones are validated later)."""
+    kept: dict[int, int] = {}
+    for line in order.lines.filter(warehouse__active=True).order_by("position"):
+        kept.setdefault(line.product_id, line.warehouse_id)
+    default = order_default(order)
+    choices: list[WarehouseChoice | None] = []
+    for item in cart:
+        if item.warehouse_id:
+            choices.append(WarehouseChoice(item.warehouse_id, WarehouseRule.CHOSEN))
+        elif item.product_id in kept:
+            choices.append(WarehouseChoice(kept[item.product_id], WarehouseRule.KEPT))
+        elif default.warehouse_id is not None:
+            choices.append(default)
+        else:
+            choices.append(None)
+    product = products.get
+    stocked = [item.product_id for item, choice in zip(cart, choices, strict=True)
+               if choice is None and product(item.product_id) and product(item.product_id).kind != Product.Kind.SERVICE]
+    stock = by_stock(stocked)
+    return [choice or stock.get(item.product_id, NO_WAREHOUSE) for item, choice in zip(cart, choices, strict=True)]
 
 
 def _build_lines(order: Order, cart: Sequence[CartLine], price_list) -> list[OrderLine]:
@@ -73,7 +106,7 @@ def _build_lines(order: Order, cart: Sequence[CartLine], price_list) -> list[Ord
     batches = Batch.objects.in_bulk({line.batch_id for line in cart if line.batch_id})
     warehouses = Warehouse.objects.filter(active=True).in_bulk({line.warehouse_id for line in cart if line.warehouse_id})
     prices = base_prices(products, price_list)
-    default_warehouse = _default_warehouse_id(order)
+    chosen = _line_warehouses(order, cart, products)
     lines = []
     for i, item in enumerate(cart):
         product = products.get(item.product_id)
@@ -88,7 +121,7 @@ def _build_lines(order: Order, cart: Sequence[CartLine], price_list) -> list[Ord
             pack = packs.get(item.pack_id)
             if pack is None or pack.product_id != product.pk:
                 raise InvalidCart(_("This pack does not belong to the product."), field=f"lines[{i}].pack")
-        warehouse_id = item.warehouse_id or default_warehouse
+        warehouse_id, warehouse_rule = chosen[i].warehouse_id, chosen[i].rule
         if item.warehouse_id and item.warehouse_id not in warehouses:
             raise InvalidCart(_("Unknown or inactive warehouse."), field=f"lines[{i}].warehouse")
         if warehouse_id is None and product.kind != Product.Kind.SERVICE:
@@ -115,7 +148,8 @@ def _build_lines(order: Order, cart: Sequence[CartLine], price_list) -> list[Ord
             price=price, quantity=item.quantity, discount_percent=item.discount_percent, vat_rate=product.vat_rate
         )
         line = OrderLine(
-            order=order, position=i, product=product, warehouse_id=warehouse_id, batch=batch, pack=pack,
+            order=order, position=i, product=product, warehouse_id=warehouse_id, warehouse_rule=warehouse_rule,
+            batch=batch, pack=pack,
             quantity=item.quantity, base_quantity=base_quantity, price=price,
             discount_percent=item.discount_percent, vat_rate=product.vat_rate, total=amounts.total,
             vat_amount=amounts.vat,
@@ -157,7 +191,8 @@ def _result(order: Order, lines: list[LineReserve], event=None) -> ReserveResult
     )
 
 
-def _after_guard(order: Order, outcome: GuardOutcome, actor: Actor, *, has_lines: bool) -> object | None:
+def _after_guard(order: Order, outcome: GuardOutcome, actor: Actor, *, has_lines: bool,
+                 counterparty_note: str = "") -> object | None:
     """Status, approval request and events after the guard ran; returns the ERP upsert event, if any."""
     if outcome.shortages and not outcome.reservations:
         order.status = Order.Status.AWAITING_APPROVAL
@@ -168,20 +203,23 @@ def _after_guard(order: Order, outcome: GuardOutcome, actor: Actor, *, has_lines
         order.status = Order.Status.RESERVE_PENDING
     else:
         order.status = Order.Status.DRAFT
-    order.save()
     event = None
+    order.erp_pending_reason = ""
     if order.status == Order.Status.RESERVE_PENDING or (not has_lines and order.erp_id):
-        event = events.erp_order_upsert(order)
+        event = _queue_erp_upsert(order, counterparty_note)
+    order.save()
     events.crm_lead_sync(order)
     return event
 
 
 def set_cart(
     order: Order, lines: list[CartLine], *, delivery_address: str | None = None, comment: str | None = None,
-    actor: Actor,
+    actor: Actor, counterparty_note: str = "",
 ) -> ReserveResult:
     """Replace the order's cart and reserve it all, or raise InsufficientStock with the shortage per line
-    (the cart is kept, nothing is reserved and the order awaits a shortage approval)."""
+    (the cart is kept, nothing is reserved and the order awaits a shortage approval). Lines without a warehouse
+    get one by the rule of orders.warehouses; the order takes its first line's warehouse when it has none.
+    `counterparty_note`: why the order has no counterparty yet, shown with the ERP pending reason."""
     with transaction.atomic():
         order = lock_order(order.pk)
         _ensure_open(order)
@@ -194,6 +232,8 @@ def set_cart(
         outcome = _replace_reservations(order, saved, allow_shortage=False)
         _close_open_approvals(order, str(_("superseded by a new cart")))
         order.price_list = price_list
+        if order.warehouse_id is None:
+            order.warehouse_id = next((line.warehouse_id for line in saved if line.warehouse_id), None)
         if price_list is not None:
             order.currency = price_list.currency
         if delivery_address is not None:
@@ -205,7 +245,7 @@ def set_cart(
         if order.first_cart_at is None and saved:
             order.first_cart_at = timezone.now()
         _attribute(order, actor, "cart set")
-        event = _after_guard(order, outcome, actor, has_lines=bool(saved))
+        event = _after_guard(order, outcome, actor, has_lines=bool(saved), counterparty_note=counterparty_note)
     if outcome.shortages:
         raise InsufficientStock(outcome.shortages)
     return _result(order, outcome.lines, event)
@@ -253,8 +293,8 @@ def approve_shortage(order: Order, actor: Actor, reason: str) -> ReserveResult:
         approval.save()
         order.status = Order.Status.RESERVE_PENDING
         _attribute(order, actor, "shortage approved")
+        event = _queue_erp_upsert(order)
         order.save()
-        event = events.erp_order_upsert(order)
         events.crm_lead_sync(order)
     return _result(order, outcome.lines, event)
 
@@ -326,7 +366,7 @@ def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
             theirs[erp_line.product_id].append(erp_line)
         products = Product.objects.in_bulk(set(ours) | set(theirs))
         components = _kit_components(products)
-        default_warehouse = _default_warehouse_id(order)
+        default = order_default(order)
         changed = False
         kept_lines: list[OrderLine] = []
         position = 0
@@ -355,7 +395,9 @@ def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
             if erp_lines and our_lines and our_prices != erp_prices:
                 record_conflict(order, f"lines.{article}.price", erp_value=", ".join(erp_prices),
                                 crm_value=", ".join(our_prices))
-            warehouse_id = our_lines[0].warehouse_id if our_lines else default_warehouse
+            choice = (WarehouseChoice(our_lines[0].warehouse_id, WarehouseRule.KEPT) if our_lines
+                      else default if default.warehouse_id or products[pid].kind == Product.Kind.SERVICE
+                      else by_stock([pid]).get(pid, NO_WAREHOUSE))
             Reservation.objects.filter(order=order, line__in=our_lines, status__in=ACTIVE_RESERVATION).update(
                 status=Reservation.Status.RELEASED, line=None
             )
@@ -368,7 +410,8 @@ def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
                     discount_percent=erp_line.discount_percent, vat_rate=product.vat_rate,
                 )
                 line = OrderLine.objects.create(
-                    order=order, position=position, product=product, warehouse_id=warehouse_id,
+                    order=order, position=position, product=product, warehouse_id=choice.warehouse_id,
+                    warehouse_rule=choice.rule,
                     quantity=erp_line.quantity_base, base_quantity=erp_line.quantity_base, price=erp_line.price,
                     discount_percent=erp_line.discount_percent, vat_rate=product.vat_rate, total=amounts.total,
                     vat_amount=amounts.vat,
@@ -383,6 +426,7 @@ def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
         _set_totals(order, kept_lines)
         if order.status in {Order.Status.DRAFT, Order.Status.RESERVE_PENDING, Order.Status.AWAITING_APPROVAL}:
             order.status = Order.Status.RESERVED
+            order.erp_pending_reason = ""
         if changed:
             _close_open_approvals(order, str(_("the ERP changed the order")))
         order._change_reason = "ERP order applied"

@@ -59,6 +59,8 @@ class Order(models.Model):
     vat_total = models.DecimalField(_("VAT total"), default=Decimal("0"), **MONEY)
     version = models.PositiveIntegerField(_("version"), default=1)
     first_cart_at = models.DateTimeField(_("first cart at"), null=True, blank=True)
+    # Why a cart waiting for the ERP has no ERP event queued (e.g. no counterparty yet); empty once one is.
+    erp_pending_reason = models.CharField(_("why the ERP has not got it yet"), max_length=1000, blank=True)
     erp_updated_at = models.DateTimeField(_("ERP updated at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -74,6 +76,17 @@ class Order(models.Model):
         return self.erp_number or (f"#{self.lead_id}" if self.lead_id else str(self.uuid)[:8])
 
 
+class WarehouseRule(models.TextChoices):
+    """Which step of the warehouse rule (orders.warehouses) chose a line's warehouse."""
+
+    CHOSEN = "chosen", _("chosen for the line")
+    KEPT = "kept", _("kept from the line before")
+    ORDER = "order", _("the order's warehouse")
+    COUNTERPARTY = "counterparty", _("the counterparty's warehouse")
+    BACKEND = "backend", _("the ERP backend's default warehouse")
+    STOCK = "stock", _("the most available stock")
+
+
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField(_("position"), default=0)
@@ -81,6 +94,8 @@ class OrderLine(models.Model):
     warehouse = models.ForeignKey(
         "catalog.Warehouse", verbose_name=_("warehouse"), null=True, blank=True, on_delete=models.PROTECT
     )
+    warehouse_rule = models.CharField(_("warehouse chosen by"), max_length=16, choices=WarehouseRule.choices,
+                                      blank=True)
     batch = models.ForeignKey(
         "catalog.Batch", verbose_name=_("batch"), null=True, blank=True, on_delete=models.PROTECT
     )
