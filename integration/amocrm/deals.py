@@ -129,7 +129,10 @@ def sync_lead(backend: Backend, lead_id: int, *, client: AmoCrmClient | None = N
     order = Order.objects.filter(lead_id=lead_id).first()
     content_hash = lead_hash(lead)
     binding = binding_for(backend, order) if order is not None else None
-    if order is not None and is_stale_or_unchanged(binding, lead.updated_at, content_hash):
+    # An order still without its counterparty is looked at again: its company may have become valid meanwhile.
+    waits_for_party = order is not None and order.counterparty_id is None and bool(lead.company_id or
+                                                                                  lead.main_contact_id)
+    if order is not None and not waits_for_party and is_stale_or_unchanged(binding, lead.updated_at, content_hash):
         return LeadSyncResult(lead_id, "skipped", order.pk)
     version = products_version(lead)
     products_changed = binding is None or binding.remote_version != version
@@ -162,6 +165,17 @@ def sync_lead(backend: Backend, lead_id: int, *, client: AmoCrmClient | None = N
     bind(backend, order, str(lead_id), remote_updated_at=lead.updated_at, content_hash=content_hash,
          remote_version=version)
     return LeadSyncResult(lead_id, "applied", order.pk, problems)
+
+
+def leads_waiting_for(client: AmoCrmClient, entity: str, entity_id: int) -> list[int]:
+    """The deals of this company or contact whose open orders still wait for their counterparty."""
+    waiting = Order.objects.filter(counterparty__isnull=True, lead_id__isnull=False).exclude(
+        status__in=(Order.Status.CANCELLED, Order.Status.CLOSED))
+    if not waiting.exists():
+        return []  # the usual case: no need to ask amoCRM
+    raw = client.get_entity(entity, entity_id, "leads") or {}
+    linked = [int(item["id"]) for item in (raw.get("_embedded") or {}).get("leads") or []]
+    return sorted(waiting.filter(lead_id__in=linked).values_list("lead_id", flat=True))
 
 
 def _apply_products(client: AmoCrmClient, backend: Backend, order: Order, lead: m.LeadSnapshot,

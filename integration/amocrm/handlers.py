@@ -7,7 +7,7 @@ from typing import Any
 from integration import inbox, outbox
 from integration.amocrm.attachments import attach_document
 from integration.amocrm.client import AmoCrmClient
-from integration.amocrm.deals import push_order_to_lead, push_products_to_lead, sync_lead
+from integration.amocrm.deals import leads_waiting_for, push_order_to_lead, push_products_to_lead, sync_lead
 from integration.amocrm.parties import resolve_party
 from integration.amocrm.webhooks import parse_bracket_body, webhook_events
 from integration.errors import PermanentError
@@ -47,4 +47,7 @@ def process_webhook(message) -> dict[str, Any]:
                                            and e.id):
         resolution = resolve_party(client, message.backend, entity, entity_id, create=False)
         outcomes[f"{entity}:{entity_id}"] = resolution.counterparty.pk if resolution.counterparty else None
+        # Its deals whose orders wait for a counterparty (e.g. the ИНН was just corrected) get it now.
+        for lead_id in leads_waiting_for(client, entity, entity_id):
+            outcomes[f"lead:{lead_id}"] = sync_lead(message.backend, lead_id, client=client).outcome
     return outcomes

@@ -17,3 +17,24 @@ class UsedToken(models.Model):
 
     def __str__(self) -> str:
         return self.jti
+
+
+class WidgetLead(models.Model):
+    """A deal the widget was called for: it exists in the backend's amoCRM account (asked once, then this row
+    answers), and its company or contact resolved to `counterparty` — the client's prices before any order."""
+
+    backend = models.ForeignKey("integration.Backend", verbose_name=_("backend"), on_delete=models.CASCADE)
+    lead_id = models.BigIntegerField(_("amoCRM lead id"))
+    counterparty = models.ForeignKey("counterparties.Counterparty", verbose_name=_("counterparty"), null=True,
+                                     blank=True, on_delete=models.SET_NULL, related_name="+")
+    party = models.CharField(_("amoCRM company or contact"), max_length=64, blank=True)
+    problems = models.TextField(_("why no counterparty"), blank=True)
+    checked_at = models.DateTimeField(_("checked in amoCRM at"))
+
+    class Meta:
+        verbose_name = _("deal checked by the widget")
+        verbose_name_plural = _("deals checked by the widget")
+        constraints = [models.UniqueConstraint(fields=["backend", "lead_id"], name="widget_lead_unique")]
+
+    def __str__(self) -> str:
+        return str(self.lead_id)

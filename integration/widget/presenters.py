@@ -49,11 +49,12 @@ def order_detail(order: Order) -> dict:
         "erp_id": order.erp_id, "erp_number": order.erp_number, "erp_state": order.erp_state,
         "currency": order.currency, "price_list": order.price_list.code if order.price_list_id else None,
         "delivery_address": order.delivery_address, "comment": order.comment, "total": order.total,
-        "vat_total": order.vat_total, "version": order.version,
+        "vat_total": order.vat_total, "version": order.version, "erp_pending_reason": order.erp_pending_reason,
         "lines": [
             {
                 "id": line.pk, "position": line.position, "product_id": line.product_id,
                 "article": line.product.article, "name": line.product.name, "warehouse_id": line.warehouse_id,
+                "warehouse_rule": line.warehouse_rule,
                 "batch_id": line.batch_id, "pack_id": line.pack_id, "quantity": line.quantity,
                 "base_quantity": line.base_quantity, "price": line.price, "discount_percent": line.discount_percent,
                 "vat_rate": line.vat_rate, "total": line.total, "vat_amount": line.vat_amount,

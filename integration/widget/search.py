@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Barcode, Pack, Product, Warehouse
+from counterparties.models import Counterparty
 from integration.erp.services import refresh_stock_for
 from orders.availability import sellable_availability
 from orders.models import Order
@@ -34,6 +35,7 @@ class ProductQuery:
     warehouse_id: int | None = None
     page: int = 1
     page_size: int = 20
+    counterparty_id: int | None = None  # the deal's client (its company or contact), when the caller knows it
 
 
 def _matching(q: str):
@@ -50,10 +52,14 @@ def _matching(q: str):
     return products.filter(text | Q(pk__in=sorted(by_code)))
 
 
-def _price_list_for_lead(lead_id: int | None):
+def _price_list_for(query: ProductQuery):
+    """The client's price list: the given counterparty's, else that of the lead's order, else the default."""
+    if query.counterparty_id:
+        client = Counterparty.objects.select_related("segment__price_list").filter(pk=query.counterparty_id).first()
+        return price_list_for(client)
     order = (
-        Order.objects.filter(lead_id=lead_id).select_related("counterparty__segment__price_list").first()
-        if lead_id
+        Order.objects.filter(lead_id=query.lead_id).select_related("counterparty__segment__price_list").first()
+        if query.lead_id
         else None
     )
     return price_list_for(order.counterparty if order else None)
@@ -95,7 +101,7 @@ def search_products(query: ProductQuery) -> dict:
     has_next = len(found) > query.page_size
     found = found[: query.page_size]
     ids = [p.pk for p in found]
-    price_list = _price_list_for_lead(query.lead_id)
+    price_list = _price_list_for(query)
     prices = base_prices(ids, price_list)
     packs: dict[int, list[Pack]] = defaultdict(list)
     for pack in Pack.objects.filter(product_id__in=ids).select_related("unit").order_by("factor"):

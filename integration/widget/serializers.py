@@ -124,6 +124,8 @@ class OrderLineSerializer(serializers.Serializer):
     article = serializers.CharField()
     name = serializers.CharField()
     warehouse_id = serializers.IntegerField(allow_null=True)
+    warehouse_rule = serializers.CharField(help_text=_("What chose the warehouse: chosen, kept, order, counterparty, "
+                                                       "backend or stock (empty for a service without one)."))
     batch_id = serializers.IntegerField(allow_null=True)
     pack_id = serializers.IntegerField(allow_null=True)
     quantity = serializers.DecimalField(**QTY)
@@ -225,6 +227,8 @@ class OrderSerializer(serializers.Serializer):
     total = serializers.DecimalField(**MONEY)
     vat_total = serializers.DecimalField(**MONEY)
     version = serializers.IntegerField()
+    erp_pending_reason = serializers.CharField(help_text=_("Why a cart waiting for the ERP is not on its way there "
+                                                           "yet (empty when it is)."))
     lines = OrderLineSerializer(many=True)
     reservations = ReservationSerializer(many=True)
     approvals = ApprovalSerializer(many=True)

@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -24,6 +23,8 @@ from integration import outbox
 from integration.widget import presenters, problems
 from integration.widget import serializers as s
 from integration.widget.auth import WidgetTokenAuthentication
+from integration.widget.leads import CheckedLead, bind_new_order, check_lead
+from integration.widget.parsers import DecimalJSONParser
 from integration.widget.search import ProductQuery, search_products
 from orders import actions
 from orders.models import Order
@@ -50,7 +51,7 @@ class WidgetView(APIView):
     authentication_classes = [WidgetTokenAuthentication]
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [DecimalJSONParser]
 
     def perform_authentication(self, request):
         request.user  # noqa: B018 — authenticates now, as DRF does
@@ -63,9 +64,18 @@ class WidgetView(APIView):
     def actor(self):
         return self.request.user.actor()
 
-    def order_of(self, lead_id: int) -> Order:
+    @property
+    def backend(self):
+        return self.request.user.identity.backend
+
+    def lead(self, lead_id: int, **options) -> CheckedLead:
+        """The deal in the token's amoCRM account (404 when there is none); see integration.widget.leads."""
         if lead_id > s.MAX_ID:
             raise NotFound()
+        return check_lead(self.backend, lead_id, **options)
+
+    def order_of(self, lead_id: int) -> Order:
+        self.lead(lead_id)
         order = Order.objects.filter(lead_id=lead_id).first()
         if order is None:
             raise NotFound(problems.NO_ORDER)
@@ -79,8 +89,10 @@ class ProductSearchView(WidgetView):
         params = s.ProductQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        lead = self.lead(data["lead_id"], party=True) if data.get("lead_id") else None
         query = ProductQuery(q=data.get("q", ""), lead_id=data.get("lead_id"), warehouse_id=data.get("warehouse"),
-                             page=data["page"], page_size=data["page_size"])
+                             page=data["page"], page_size=data["page_size"],
+                             counterparty_id=lead.counterparty.pk if lead and lead.counterparty else None)
         return Response(search_products(query))
 
 
@@ -105,9 +117,12 @@ class LeadOrderView(WidgetView):
                      discount_percent=line["discount_percent"])
             for line in data["lines"]
         ]
-        order = actions.get_or_create_order_for_lead(lead_id)
+        known = Order.objects.filter(lead_id=lead_id).values_list("counterparty_id", flat=True).first()
+        lead = self.lead(lead_id, party=True, fresh=known is None)  # a new order or one without its client
+        order = actions.get_or_create_order_for_lead(lead_id, counterparty=lead.counterparty)
+        bind_new_order(self.backend, order, lead)
         result = actions.set_cart(order, lines, delivery_address=data.get("delivery_address"),
-                                  comment=data.get("comment"), actor=self.actor())
+                                  comment=data.get("comment"), actor=self.actor(), counterparty_note=lead.problems)
         if result.erp_event is not None:
             outbox.deliver_now(result.erp_event, timeout=FAST_PATH_SECONDS)
         order.refresh_from_db()
@@ -159,7 +174,10 @@ class DocumentPdfView(WidgetView):
     def get(self, request, document_id: int):
         if document_id > s.MAX_ID:
             raise NotFound()
-        document = get_object_or_404(Document, pk=document_id, status=Document.Status.ISSUED)
+        document = get_object_or_404(Document.objects.select_related("order"), pk=document_id,
+                                     status=Document.Status.ISSUED)
+        if document.order.lead_id:
+            self.lead(document.order.lead_id)  # only the documents of the token's account's deals
         if not document.pdf:
             raise NotFound()
         name = f"{document.get_kind_display()} {document.number or document.pk}.pdf"

@@ -14,6 +14,7 @@ from catalog.models import VatRate
 from documents.models import Document, OurOrganization
 from documents.supplier import get_supplier
 from integration.amocrm.widget_token import mint_widget_token
+from integration.bindings import bind
 from integration.models import Backend, OutboxEvent, SyncRun
 from integration.sandbox.process import start_sandbox
 from tests.orders import factories as f
@@ -76,10 +77,12 @@ def amo(transactional_db):
 
 
 @pytest.fixture
-def order(transactional_db, settings, tmp_path):
+def order(transactional_db, settings, tmp_path, amo):
     settings.MEDIA_ROOT = tmp_path
-    return make_order([("Кабель ВВГнг 3×2,5", "100", "95.50", VatRate.VAT_22)], counterparty=make_counterparty(),
-                      lead_id=LEAD)
+    order = make_order([("Кабель ВВГнг 3×2,5", "100", "95.50", VatRate.VAT_22)], counterparty=make_counterparty(),
+                       lead_id=LEAD)
+    bind(amo, order, str(LEAD))  # the deal's order, as the lead sync or the widget binds it
+    return order
 
 
 @pytest.fixture

@@ -5,17 +5,37 @@ from rest_framework.test import APIClient
 
 from integration.amocrm.widget_token import mint_widget_token
 from integration.widget import cors
-from tests.orders import factories as f
+from tests.amocrm.conftest import amo_sandbox, as_manager, connect_backend, sandbox  # noqa: F401 — fixtures
 
 APPROVER = 777
 MANAGER = 501
 
 
 @pytest.fixture
-def amo(db):
+def amo(sandbox, db):  # noqa: F811
+    """The token's amoCRM account: the sandbox, connected; the widget checks its deals there."""
     cors.reset_cache()
-    yield f.amocrm_backend(approvers=[APPROVER])
+    sandbox.control("amocrm/settings", {"rate_limit": 1000})
+    yield connect_backend(sandbox, approvers=[APPROVER], rate_limit=1000, rate_period=1.0)
     cors.reset_cache()
+
+
+def create_deals(emulator, count: int = 1, *, company_id: int | None = None, contact_id: int | None = None
+                 ) -> list[int]:
+    """Deals a manager creates in amoCRM (at most 250 at a time), optionally with a company or contact."""
+    item: dict = {"name": "Сделка"}
+    if company_id:
+        item["_embedded"] = {"companies": [{"id": company_id}]}
+    if contact_id:
+        item.setdefault("_embedded", {})["contacts"] = [{"id": contact_id, "is_main": True}]
+    body = as_manager(emulator, "POST", "/api/v4/leads", [dict(item) for _ in range(count)])
+    return [lead["id"] for lead in body["_embedded"]["leads"]]
+
+
+@pytest.fixture
+def deal(amo, sandbox):  # noqa: F811
+    """deal(company_id=None) → the id of a new deal in the token's amoCRM account."""
+    return lambda **kwargs: create_deals(sandbox, **kwargs)[0]
 
 
 class WidgetClient:

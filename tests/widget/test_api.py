@@ -49,12 +49,13 @@ def test_search_by_name_article_and_barcode(manager, shop):
     assert len(paged["results"]) == 1 and paged["has_next"] is True
 
 
-def test_search_shows_the_leads_segment_price_and_our_pending_reserve(manager, shop):
-    actions.get_or_create_order_for_lead(555, counterparty=shop["client"])
-    other = actions.get_or_create_order_for_lead(556)
+def test_search_shows_the_leads_segment_price_and_our_pending_reserve(manager, shop, deal):
+    lead_id = deal()
+    actions.get_or_create_order_for_lead(lead_id, counterparty=shop["client"])
+    other = actions.get_or_create_order_for_lead(deal())
     actions.set_cart(other, [CartLine(shop["drill"].pk, Decimal("3"), warehouse_id=shop["main"].pk)],
                      actor=Actor(source="widget"))
-    body = manager.get(f"{BASE}/products", {"q": "DR-100", "lead_id": 555, "warehouse": shop["main"].pk}).json()
+    body = manager.get(f"{BASE}/products", {"q": "DR-100", "lead_id": lead_id, "warehouse": shop["main"].pk}).json()
     found = body["results"][0]
     assert found["price"] == "900.00" and found["price_list"] == "wholesale"
     assert [w["available"] for w in found["stock"]["warehouses"]] == ["5.000"]
@@ -66,46 +67,49 @@ def test_old_stock_is_flagged_stale_when_it_cannot_be_refreshed(manager, shop):
     assert found["stock"]["stale"] is True  # no ERP backend configured: nothing can refresh it
 
 
-def test_put_cart_reserves_and_409_lists_the_shortage(manager, shop):
+def test_put_cart_reserves_and_409_lists_the_shortage(manager, shop, deal):
+    lead = deal()
     cart = {"lines": [{"product": shop["drill"].pk, "quantity": "2", "pack": shop["box"].pk,
                        "warehouse": shop["main"].pk}], "comment": "срочно", "delivery_address": "Москва"}
-    response = manager.put(f"{BASE}/leads/42/order", cart)
+    response = manager.put(f"{BASE}/leads/{lead}/order", cart)
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "reserve_pending" and body["lines"][0]["reserved"] == "8.000"
     assert body["order"]["lines"][0]["reserved"] == "8.000" and body["order"]["comment"] == "срочно"
     cart["lines"].append({"product": shop["saw"].pk, "quantity": "5", "warehouse": shop["main"].pk})
-    response = manager.put(f"{BASE}/leads/42/order", cart)
+    response = manager.put(f"{BASE}/leads/{lead}/order", cart)
     assert response.status_code == 409 and response["Content-Type"] == "application/problem+json"
     problem = response.json()
     assert problem["status"] == 409 and list(problem["errors"]) == ["lines[1].quantity"]
     assert problem["shortages"][0]["available"] == "1.000" and problem["shortages"][0]["reason"] == "insufficient stock"
-    assert Order.objects.get(lead_id=42).status == "awaiting_approval"
-    assert not Reservation.objects.filter(order__lead_id=42, status="pending").exists()
+    assert Order.objects.get(lead_id=lead).status == "awaiting_approval"
+    assert not Reservation.objects.filter(order__lead_id=lead, status="pending").exists()
 
 
-def test_approve_needs_an_approver_then_reserves(manager, approver, shop):
+def test_approve_needs_an_approver_then_reserves(manager, approver, shop, deal):
+    lead = deal()
     cart = {"lines": [{"product": shop["saw"].pk, "quantity": "3", "warehouse": shop["main"].pk}]}
-    assert manager.put(f"{BASE}/leads/43/order", cart).status_code == 409
-    refused = manager.post(f"{BASE}/leads/43/order/approve", {"reason": "предоплата"})
+    assert manager.put(f"{BASE}/leads/{lead}/order", cart).status_code == 409
+    refused = manager.post(f"{BASE}/leads/{lead}/order/approve", {"reason": "предоплата"})
     assert refused.status_code == 403 and refused["Content-Type"] == "application/problem+json"
-    ok = approver.post(f"{BASE}/leads/43/order/approve", {"reason": "предоплата"})
+    ok = approver.post(f"{BASE}/leads/{lead}/order/approve", {"reason": "предоплата"})
     assert ok.status_code == 200, ok.content
     body = ok.json()
     assert body["status"] == "reserve_pending" and body["lines"][0]["short"] == "2.000"
     assert body["order"]["approvals"][0]["decided_by"] == "amocrm-user-777"
-    assert Reservation.objects.get(order__lead_id=43, status="pending").automatic is False
-    cancelled = manager.post(f"{BASE}/leads/43/order/cancel")
+    assert Reservation.objects.get(order__lead_id=lead, status="pending").automatic is False
+    cancelled = manager.post(f"{BASE}/leads/{lead}/order/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    assert manager.put(f"{BASE}/leads/43/order", cart).status_code == 409  # closed
+    assert manager.put(f"{BASE}/leads/{lead}/order", cart).status_code == 409  # closed
 
 
-def test_order_detail_and_404(manager, shop):
+def test_order_detail_and_404(manager, shop, deal):
+    lead = deal()
     missing = manager.get(f"{BASE}/leads/404/order")
     assert missing.status_code == 404 and missing.json()["status"] == 404
-    manager.put(f"{BASE}/leads/44/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1", "warehouse": shop["main"].pk}]})
-    detail = manager.get(f"{BASE}/leads/44/order").json()
-    assert detail["lead_id"] == 44 and detail["lines"][0]["article"] == "SW-200"
+    manager.put(f"{BASE}/leads/{lead}/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1", "warehouse": shop["main"].pk}]})
+    detail = manager.get(f"{BASE}/leads/{lead}/order").json()
+    assert detail["lead_id"] == lead and detail["lines"][0]["article"] == "SW-200"
     assert [r["status"] for r in detail["reservations"]] == ["pending"]
     assert detail["timeline"] and detail["timeline"][0]["event"] == "order"
     for key in ("conflicts", "documents", "payments", "shipments", "approvals"):
@@ -116,44 +120,47 @@ def test_order_detail_and_404(manager, shop):
     ("language", "title", "needle"),
     [("en", "Invalid input", "greater than or equal to 0.001"), ("ru", "Неверные данные", "больше либо равно 0.001")],
 )
-def test_field_errors_in_problem_json_follow_accept_language(amo, shop, language, title, needle):
+def test_field_errors_in_problem_json_follow_accept_language(amo, shop, deal, language, title, needle):
     from tests.widget.conftest import WidgetClient
 
+    lead = deal()
     client = WidgetClient(amo, 501, language=language)
-    response = client.put(f"{BASE}/leads/45/order", {"lines": [{"product": shop["saw"].pk, "quantity": "0"}],
+    response = client.put(f"{BASE}/leads/{lead}/order", {"lines": [{"product": shop["saw"].pk, "quantity": "0"}],
                                                      "comment": 5 * "x" * 1001})
     assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
     body = response.json()
     assert body["title"] == title
     assert set(body["errors"]) == {"lines[0].quantity", "comment"}
     assert needle in body["errors"]["lines[0].quantity"][0]
-    domain = client.put(f"{BASE}/leads/45/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1",
+    domain = client.put(f"{BASE}/leads/{lead}/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1",
                                                                "pack": shop["box"].pk}]})
     assert domain.status_code == 400 and list(domain.json()["errors"]) == ["lines[0].pack"]
     if language == "ru":
         assert domain.json()["errors"]["lines[0].pack"] == ["Эта упаковка не относится к товару."]
 
 
-def test_documents_request_and_pdf(manager, shop):
+def test_documents_request_and_pdf(manager, shop, deal):
     from tests.documents.factories import make_our_organization
 
     make_our_organization()  # our requisites entered by staff: documents are rendered only with them
-    manager.put(f"{BASE}/leads/46/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1", "warehouse": shop["main"].pk}]})
-    response = manager.post(f"{BASE}/leads/46/documents", {"kind": "invoice"})
+    lead = deal()
+    manager.put(f"{BASE}/leads/{lead}/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1", "warehouse": shop["main"].pk}]})
+    response = manager.post(f"{BASE}/leads/{lead}/documents", {"kind": "invoice"})
     assert response.status_code == 202, response.content
     document = response.json()
     assert document["status"] == "issued" and document["pdf_url"]  # no ERP backend: rendered here at once
     pdf = manager.get(document["pdf_url"], HTTP_ACCEPT="application/pdf")
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert b"".join(pdf.streaming_content).startswith(b"%PDF")
-    pending = Document.objects.create(order=Order.objects.get(lead_id=46), kind="upd")
+    pending = Document.objects.create(order=Order.objects.get(lead_id=lead), kind="upd")
     assert manager.get(f"{BASE}/documents/{pending.pk}/pdf").status_code == 404  # not issued yet
-    bad = manager.post(f"{BASE}/leads/46/documents", {"kind": "receipt"})
+    bad = manager.post(f"{BASE}/leads/{lead}/documents", {"kind": "receipt"})
     assert bad.status_code == 400 and "kind" in bad.json()["errors"]
     assert manager.get(f"{BASE}/documents/999999/pdf").status_code == 404
 
 
-def test_unknown_products_are_field_errors(manager, shop):
+def test_unknown_products_are_field_errors(manager, shop, deal):
+    lead = deal()
     Product.objects.filter(pk=shop["saw"].pk).update(active=False)
-    response = manager.put(f"{BASE}/leads/47/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1"}]})
+    response = manager.put(f"{BASE}/leads/{lead}/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1"}]})
     assert response.status_code == 400 and list(response.json()["errors"]) == ["lines[0].product"]

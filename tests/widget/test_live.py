@@ -13,11 +13,13 @@ from schemathesis.checks import not_a_server_error
 from integration.amocrm.widget_token import mint_widget_token
 from orders.models import Reservation
 from tests.orders import factories as f
+from tests.widget.conftest import create_deals
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_fifty_http_carts_for_the_last_ten_units(http_server, amo):
+def test_fifty_http_carts_for_the_last_ten_units(http_server, amo, sandbox):
+    leads = create_deals(sandbox, 50)
     wh = f.warehouse()
     item = f.product("HTTP-RACE")
     f.stock(item, wh, 10)
@@ -35,7 +37,7 @@ def test_fifty_http_carts_for_the_last_ten_units(http_server, amo):
         return response.status_code
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        codes = list(pool.map(put, range(7000, 7050)))
+        codes = list(pool.map(put, leads))
     assert sorted(codes) == [200] * 10 + [409] * 40
     held = Reservation.objects.filter(product=item, status="pending")
     assert sum((r.quantity for r in held), Decimal("0")) == 10 and held.count() == 10

@@ -30,12 +30,13 @@ def customer(ms):  # noqa: F811
     return Counterparty.objects.create(kind="legal", name=erp["name"], inn=erp["inn"], kpp=erp["kpp"])
 
 
-def test_put_cart_returns_the_erp_number_on_the_fast_path(catalog, customer, manager):
+def test_put_cart_returns_the_erp_number_on_the_fast_path(catalog, customer, manager, deal):
+    lead = deal()
     cable = Product.objects.get(article="VVGNG-3X2.5")
     reel = Pack.objects.get(product=cable)
     moscow = Warehouse.objects.get(name="Москва")
-    actions.get_or_create_order_for_lead(5001, counterparty=customer, warehouse=moscow)
-    response = manager.put(f"{BASE}/leads/5001/order",
+    actions.get_or_create_order_for_lead(lead, counterparty=customer, warehouse=moscow)
+    response = manager.put(f"{BASE}/leads/{lead}/order",
                            {"lines": [{"product": cable.pk, "quantity": "2", "pack": reel.pk}]})
     assert response.status_code == 200, response.content
     body = response.json()

@@ -1,0 +1,104 @@
+"""The deals the widget works on. A deal must exist in the token's amoCRM account: asked there once, then the
+WidgetLead row (or the order's binding) answers. Its company or contact decides the counterparty — matched by
+ИНН+КПП, or phone/e-mail, never duplicated (integration.amocrm.parties) — so the client's prices apply from the
+first search and a new deal's cart can go to the ERP at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+from rest_framework.exceptions import APIException, NotFound
+
+from counterparties.models import Counterparty
+from integration.amocrm.client import AmoCrmClient
+from integration.amocrm.deals import products_version
+from integration.amocrm.errors import ApiError
+from integration.amocrm.mappers import LeadSnapshot, lead_snapshot
+from integration.amocrm.parties import resolve_party
+from integration.bindings import bind, binding_for, lookup
+from integration.errors import IntegrationError
+from integration.models import Backend
+from integration.widget.models import WidgetLead
+from orders.models import Order
+
+# A deal without a known counterparty is asked about again at most this often (the manager may add a company).
+PARTY_RECHECK = timedelta(seconds=30)
+
+
+class LeadNotFound(NotFound):
+    default_detail = _("There is no such deal in this amoCRM account.")
+    default_code = "lead_not_found"
+
+
+class CrmUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("amoCRM cannot be asked about the deal right now; try again in a minute.")
+    default_code = "crm_unavailable"
+    wait = 60  # Retry-After
+
+
+@dataclass(frozen=True)
+class CheckedLead:
+    lead_id: int
+    counterparty: Counterparty | None
+    problems: str = ""  # why the deal's company or contact gave no counterparty (for the manager)
+    snapshot: LeadSnapshot | None = None  # the deal as amoCRM gave it, when it was asked just now
+
+
+def _survivor(counterparty: Counterparty | None) -> Counterparty | None:
+    return counterparty.survivor if counterparty is not None else None
+
+
+def check_lead(backend: Backend, lead_id: int, *, party: bool = False, fresh: bool = False) -> CheckedLead:
+    """The deal `lead_id` of the backend's account, or LeadNotFound / CrmUnavailable. `party`: the counterparty
+    is wanted (a deal without one is asked about again after PARTY_RECHECK); `fresh`: ask amoCRM now."""
+    known = WidgetLead.objects.filter(backend=backend, lead_id=lead_id).select_related("counterparty").first()
+    order = Order.objects.filter(lead_id=lead_id).select_related("counterparty").first()
+    bound = order is not None and lookup(backend, Order, str(lead_id)) == order
+    if not fresh and (known is not None or bound):
+        counterparty = _survivor(order.counterparty if order is not None and order.counterparty_id
+                                 else known.counterparty if known is not None else None)
+        recent = known is not None and timezone.now() - known.checked_at < PARTY_RECHECK
+        if not party or counterparty is not None or recent:
+            return CheckedLead(lead_id, counterparty, known.problems if known is not None else "")
+    return _ask_crm(backend, lead_id)
+
+
+def _ask_crm(backend: Backend, lead_id: int) -> CheckedLead:
+    client = AmoCrmClient(backend, max_429_retries=1, read_retries=1)  # a person waits: fail fast
+    resolution = None
+    try:
+        raw = client.get_lead(lead_id)
+        if raw is None:
+            raise LeadNotFound()
+        lead = lead_snapshot(raw)
+        if lead.company_id:
+            resolution = resolve_party(client, backend, "companies", lead.company_id)
+        elif lead.main_contact_id:
+            resolution = resolve_party(client, backend, "contacts", lead.main_contact_id)
+    except ApiError as exc:
+        if exc.status in (400, 404):
+            raise LeadNotFound() from exc
+        raise CrmUnavailable() from exc
+    except IntegrationError as exc:
+        raise CrmUnavailable() from exc
+    counterparty = resolution.counterparty if resolution else None
+    problems = "\n".join(resolution.problems) if resolution else ""
+    party = ""
+    if resolution is not None and resolution.party is not None:
+        party = f"{resolution.party.entity}:{resolution.party.id}"
+    WidgetLead.objects.update_or_create(backend=backend, lead_id=lead_id, defaults={
+        "counterparty": counterparty, "party": party, "problems": problems, "checked_at": timezone.now()})
+    return CheckedLead(lead_id, _survivor(counterparty), problems, lead)
+
+
+def bind_new_order(backend: Backend, order: Order, lead: CheckedLead) -> None:
+    """Bind an order the widget created to its deal, with the deal's products as they are now: the lead sync
+    then applies only what changes in the deal later (a deal's old products never overwrite the widget's cart)."""
+    if lead.snapshot is not None and binding_for(backend, order) is None:
+        bind(backend, order, str(lead.lead_id), remote_updated_at=lead.snapshot.updated_at,
+             remote_version=products_version(lead.snapshot))
