@@ -11,6 +11,7 @@ from orders import actions
 from orders.errors import OrderError
 from orders.models import Approval, Order, OrderLine, Reservation, Shipment, ShipmentLine
 from orders.types import Actor
+from orders.warehouses import RULE_TEXT
 
 
 class OrderActionForm(ActionForm):
@@ -20,7 +21,7 @@ class OrderActionForm(ActionForm):
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
     extra = 0
-    fields = ["position", "product", "warehouse", "batch", "pack", "quantity", "base_quantity", "price",
+    fields = ["position", "product", "warehouse", "warehouse_rule", "batch", "pack", "quantity", "base_quantity", "price",
               "discount_percent", "vat_rate", "total", "vat_amount", "shipped_quantity", "returned_quantity"]
     readonly_fields = fields
     can_delete = False
@@ -68,20 +69,24 @@ class ShipmentInline(admin.TabularInline):
 @admin.register(Order)
 class OrderAdmin(SimpleHistoryAdmin):
     list_display = ["__str__", "lead_id", "counterparty", "status", "payment_status", "erp_number", "total",
-                    "version", "updated_at"]
+                    "version", "erp_pending_reason", "updated_at"]
     list_filter = ["status", "payment_status", "warehouse", "currency", "created_at"]
     search_fields = ["=lead_id", "erp_number", "erp_id", "counterparty__name", "counterparty__inn", "=uuid"]
     list_select_related = ["counterparty"]
     date_hierarchy = "created_at"
     readonly_fields = ["uuid", "lead_id", "status", "payment_status", "erp_id", "erp_number", "erp_state",
-                       "erp_updated_at", "price_list", "currency", "total", "vat_total", "version", "first_cart_at",
+                       "erp_pending_reason", "warehouse_rule", "erp_updated_at", "price_list", "currency", "total", "vat_total", "version", "first_cart_at",
                        "created_at", "updated_at"]
-    fields = ["uuid", "lead_id", "counterparty", "warehouse", "price_list", "currency", "status", "payment_status",
-              "erp_id", "erp_number", "erp_state", "erp_updated_at", "delivery_address", "comment", "total",
+    fields = ["uuid", "lead_id", "counterparty", "warehouse", "warehouse_rule", "price_list", "currency", "status",
+              "payment_status", "erp_id", "erp_number", "erp_state", "erp_pending_reason", "erp_updated_at", "delivery_address", "comment", "total",
               "vat_total", "version", "first_cart_at", "created_at", "updated_at"]
     inlines = [OrderLineInline, ReservationInline, ApprovalInline, ShipmentInline]
     action_form = OrderActionForm
     actions = ["approve_shortage", "cancel_orders"]
+
+    @admin.display(description=_("how lines get a warehouse"))
+    def warehouse_rule(self, obj):
+        return RULE_TEXT
 
     def has_approve_shortage_permission(self, request):
         return request.user.has_perm("orders.approve_shortage")

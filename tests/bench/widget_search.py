@@ -162,6 +162,10 @@ def run() -> list[dict]:
     seed = _seed(PRODUCTS)
     log.info("seeded %d products in %.1f s", PRODUCTS, time.monotonic() - started)
     backend = amocrm_backend()
+    from integration.bindings import bind
+    from orders.models import Order
+
+    bind(backend, Order.objects.get(lead_id=1), "1")  # the deal is known in the account: no amoCRM call
     rng = random.Random(7)
     queries = _queries(seed, rng)
     tokens = [mint_widget_token(backend, 1000 + i % 50) for i in range(len(queries) + CLIENTS * 5)]
