@@ -158,7 +158,8 @@ def sync_lead(backend: Backend, lead_id: int, *, client: AmoCrmClient | None = N
             except (OrderClosed, InvalidInput) as exc:
                 problems.append(str(exc))
         elif products_changed and (lead.products or binding is not None):
-            problems += _apply_products(client, backend, order, lead, actor)
+            note = "\n".join(resolution.problems) if resolution is not None else ""
+            problems += _apply_products(client, backend, order, lead, actor, counterparty_note=note)
         if problems:
             add_note_once(client, "leads", lead_id, "\n".join([_("The ERP integration needs your attention:"),
                                                                *problems]))
@@ -179,7 +180,7 @@ def leads_waiting_for(client: AmoCrmClient, entity: str, entity_id: int) -> list
 
 
 def _apply_products(client: AmoCrmClient, backend: Backend, order: Order, lead: m.LeadSnapshot,
-                    actor: Actor) -> list[str]:
+                    actor: Actor, *, counterparty_note: str = "") -> list[str]:
     products, unknown = products_for_elements(client, backend, list(lead.products))
     problems = [_("Product #%(id)s of the deal is not in the ERP catalog; it was left out of the order.")
                 % {"id": element_id} for element_id in unknown]
@@ -193,7 +194,7 @@ def _apply_products(client: AmoCrmClient, backend: Backend, order: Order, lead: 
         return problems
     lines = [CartLine(product_id=pid, quantity=qty) for pid, qty in cart]
     try:
-        order_actions.set_cart(order, lines, actor=actor)
+        order_actions.set_cart(order, lines, actor=actor, counterparty_note=counterparty_note)
     except InsufficientStock as exc:
         names = Product.objects.in_bulk([s.product_id for s in exc.shortages])
         for shortage in exc.shortages:

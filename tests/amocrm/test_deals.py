@@ -274,3 +274,22 @@ def test_identical_body_after_processing_is_looked_at_again(amo, shop, client):
     assert post().status_code == 200  # the very same bytes
     assert inbox.process_inbox(source="amocrm") == {"processed": 1}
     assert order.lines.get().base_quantity == 3
+
+
+def test_with_several_warehouses_a_deals_products_become_lines_with_a_warehouse(amo, shop):
+    from tests.catalog import factories as cf
+
+    north = cf.warehouse("Северный")
+    cf.stock(shop.cable, north, on_hand="40")  # more than the main store's 10
+    lead_id = lead(amo, {shop.cable: 3}, company(amo, "ООО «Два склада»", "7707083894", GOOD_KPP))  # bad ИНН
+    result = sync_lead(amo.backend, lead_id)
+    order = Order.objects.get(lead_id=lead_id)
+    line = order.lines.get()
+    assert (line.base_quantity, line.warehouse_id, line.warehouse_rule) == (3, north.pk, "stock")
+    assert order.warehouse_id == north.pk and order.status == Order.Status.RESERVE_PENDING
+    assert "7707083894" in order.erp_pending_reason  # why it waits: the company's requisites
+    assert not any("warehouse" in p.lower() for p in result.problems)
+    set_products(amo, lead_id, {shop.cable: 2, shop.lamp: 1})  # a change in the deal: kept, and the order's
+    sync_lead(amo.backend, lead_id)
+    rules = {ln.product_id: (ln.base_quantity, ln.warehouse_id, ln.warehouse_rule) for ln in order.lines.all()}
+    assert rules == {shop.cable.pk: (2, north.pk, "kept"), shop.lamp.pk: (1, north.pk, "order")}
