@@ -311,3 +311,25 @@ def test_a_deal_with_products_and_a_widget_cart_reach_the_erp_in_either_order(wo
     assert order.status == Order.Status.RESERVED and order.lines.get().base_quantity == 5  # the widget's cart
     [erp] = erp_orders(world, order)
     assert order.erp_id == erp["id"]
+
+
+def test_a_deal_with_a_person_is_matched_by_phone_never_duplicated(widget, amo, sandbox):
+    from counterparties.models import Phone
+    from tests.orders import factories as f
+
+    store = f.warehouse("Main")
+    item = f.product("PH-1", price=100)
+    f.stock(item, store, 10)
+    special = PriceList.objects.create(name="Свои", code="own")
+    Price.objects.create(product=item, price_list=special, amount=Decimal("80.00"))
+    person = Counterparty.objects.create(kind="individual", name="Иван Петров",
+                                         segment=Segment.objects.create(name="Свои", code="own", price_list=special))
+    Phone.objects.create(counterparty=person, number="+79161234567")
+    contact = as_manager(sandbox, "POST", "/api/v4/contacts", [{"name": "Иван П.", "custom_fields_values": [
+        {"field_code": "PHONE", "values": [{"value": "8 (916) 123-45-67", "enum_code": "MOB"}]}]}])
+    lead_id = create_deals(sandbox, contact_id=contact["_embedded"]["contacts"][0]["id"])[0]
+    found = widget.call("GET", "/products", params={"q": "PH-1", "lead_id": lead_id}).json()["results"][0]
+    assert (found["price"], found["price_list"]) == ("80.00", "own")
+    response = widget.call("PUT", f"/leads/{lead_id}/order", json={"lines": [{"product": item.pk, "quantity": "1"}]})
+    assert response.status_code == 200, response.text
+    assert Order.objects.get(lead_id=lead_id).counterparty_id == person.pk and Counterparty.objects.count() == 1
