@@ -32,7 +32,7 @@ from orders.types import CartLine
 
 FAST_PATH_SECONDS = 1.5
 PROBLEM = OpenApiResponse(s.ProblemSerializer, description="application/problem+json")
-ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM}
+ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 503: PROBLEM}  # 503: amoCRM unreachable
 LEAD = OpenApiParameter("lead_id", OpenApiTypes.INT64, OpenApiParameter.PATH, description="amoCRM lead id")
 
 

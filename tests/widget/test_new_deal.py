@@ -333,3 +333,20 @@ def test_a_deal_with_a_person_is_matched_by_phone_never_duplicated(widget, amo, 
     response = widget.call("PUT", f"/leads/{lead_id}/order", json={"lines": [{"product": item.pk, "quantity": "1"}]})
     assert response.status_code == 200, response.text
     assert Order.objects.get(lead_id=lead_id).counterparty_id == person.pk and Counterparty.objects.count() == 1
+
+
+def test_when_amocrm_cannot_be_asked_the_cart_waits_with_503_and_nothing_is_written(widget, amo, sandbox):
+    from tests.orders import factories as f
+
+    store = f.warehouse("Main")
+    item = f.product("DN-1")
+    f.stock(item, store, 10)
+    lead_id = create_deals(sandbox)[0]
+    sandbox.set_faults(error_rate=1.0, error_status=503, path_regex=r"^/api/v4/leads")
+    try:
+        response = widget.call("PUT", f"/leads/{lead_id}/order",
+                               json={"lines": [{"product": item.pk, "quantity": "1", "warehouse": store.pk}]})
+    finally:
+        sandbox.set_faults(error_rate=0.0, path_regex="")
+    assert response.status_code == 503 and response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["Retry-After"] and not Order.objects.exists() and not Reservation.objects.exists()
