@@ -5,7 +5,7 @@ first search and a new deal's cart can go to the ERP at once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.utils import timezone
@@ -58,14 +58,16 @@ def check_lead(backend: Backend, lead_id: int, *, party: bool = False, fresh: bo
     is wanted (a deal without one is asked about again after PARTY_RECHECK); `fresh`: ask amoCRM now."""
     known = WidgetLead.objects.filter(backend=backend, lead_id=lead_id).select_related("counterparty").first()
     order = Order.objects.filter(lead_id=lead_id).select_related("counterparty").first()
-    bound = order is not None and lookup(backend, Order, str(lead_id)) == order
-    if not fresh and (known is not None or bound):
+    if not fresh and (known is not None or (order is not None and lookup(backend, Order, str(lead_id)) == order)):
         counterparty = _survivor(order.counterparty if order is not None and order.counterparty_id
                                  else known.counterparty if known is not None else None)
         recent = known is not None and timezone.now() - known.checked_at < PARTY_RECHECK
         if not party or counterparty is not None or recent:
             return CheckedLead(lead_id, counterparty, known.problems if known is not None else "")
-    return _ask_crm(backend, lead_id)
+    checked = _ask_crm(backend, lead_id)
+    if order is not None and order.counterparty_id:  # the order's client prices its cart: it wins
+        return replace(checked, counterparty=_survivor(order.counterparty))
+    return checked
 
 
 def _ask_crm(backend: Backend, lead_id: int) -> CheckedLead:
