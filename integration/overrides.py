@@ -1,7 +1,13 @@
-"""Overrides: a value pinned by staff on one local field; syncs keep it and record a conflict instead."""
+"""Overrides: a value pinned by staff on one local field; syncs keep it and record a conflict instead.
+
+`apply_remote_values` serves syncs that save one instance at a time; `load_pins` / `Pins` serve bulk
+syncs (one query per batch)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
@@ -10,6 +16,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .bindings import compute_hash
 from .models import Conflict, Override
 
 
@@ -125,3 +132,110 @@ def apply_remote_values(obj: models.Model, values: dict, *, erp_values: bool = T
             setattr(obj, field.attname, remote_value)
             changed.append(name)
     return changed
+
+
+# --- batches: what the bulk syncs call ------------------------------------------------------------------
+
+
+@dataclass
+class _PendingConflict:
+    object_id: int
+    field: str
+    remote: object
+    pinned: object
+    erp_values: bool
+
+
+class Pins:
+    """The active overrides of a batch of rows of one model, loaded in one query, for syncs that write
+    rows in bulk (tuples, not instances). Usage, inside the sync's transaction::
+
+        pins = load_pins(Counterparty, [pk for pk in local_pks])
+        values = pins.apply(pk, {"name": remote.name, "kpp": remote.kpp})  # pinned fields keep the pin
+        ...write `values`...
+        pins.record_conflicts()  # one conflict per pinned field the remote side disagrees with
+
+    `signature(pk)` is a short text that changes whenever the object's pins change (added, edited,
+    lifted, expired); a sync that skips unchanged rows by a content hash folds it into the hash
+    (`pinned_hash`), so a pin lifted since the last run makes the row count as changed again and the
+    remote value is restored.
+    """
+
+    def __init__(self, model: type[models.Model], overrides: Iterable[Override]):
+        self.model = model
+        self._attname = {}
+        for field in model._meta.concrete_fields:
+            self._attname[field.name] = self._attname[field.attname] = field.attname
+        self._fields = {f.attname: f for f in model._meta.concrete_fields}
+        self.by_object: dict[int, dict[str, Override]] = defaultdict(dict)
+        for override in overrides:
+            attname = self._attname.get(override.field)
+            if attname is not None:
+                self.by_object[override.object_id][attname] = override
+        self._pending: list[_PendingConflict] = []
+
+    def __contains__(self, object_id: int) -> bool:
+        return object_id in self.by_object
+
+    def signature(self, object_id: int | None) -> str:
+        pins = self.by_object.get(object_id) if object_id is not None else None
+        if not pins:
+            return ""
+        return compute_hash({name: to_json(pin.value) for name, pin in sorted(pins.items())})
+
+    def pinned_hash(self, object_id: int | None, digest: str) -> str:
+        """`digest` for an unpinned object; a digest of (digest, pins) otherwise (same length)."""
+        signature = self.signature(object_id)
+        return compute_hash({"content": digest, "pins": signature}) if signature else digest
+
+    def apply(self, object_id: int | None, values: dict, *, erp_values: bool = True) -> dict:
+        """`values` (field name or attname → remote value) with pinned fields replaced by their pinned
+        value; a remote value that differs from its pin is queued as a conflict (`record_conflicts`).
+        Keys come back as given."""
+        pins = self.by_object.get(object_id) if object_id is not None else None
+        if not pins:
+            return values
+        result = dict(values)
+        for key, remote in values.items():
+            attname = self._attname.get(key, key)
+            pin = pins.get(attname)
+            if pin is None:
+                continue
+            field = self._fields[attname]
+            pinned, remote_value = normalize(field, pin.value), normalize(field, remote)
+            result[key] = pinned
+            if remote_value != pinned:
+                self._pending.append(_PendingConflict(object_id, field.name, remote_value, pinned, erp_values))
+        return result
+
+    def record_conflicts(self) -> int:
+        """Record the queued conflicts (policy "override kept", open; a repeat bumps the existing one).
+        One query loads their objects; returns how many were recorded."""
+        from .conflicts import record_conflict
+
+        pending, self._pending = self._pending, []
+        if not pending:
+            return 0
+        objects = self.model._base_manager.in_bulk({p.object_id for p in pending})
+        for item in pending:
+            obj = objects.get(item.object_id)
+            if obj is None:
+                continue
+            erp, crm = (item.remote, item.pinned) if item.erp_values else (item.pinned, item.remote)
+            record_conflict(
+                obj, item.field, erp_value=erp, crm_value=crm, policy=Conflict.Policy.OVERRIDE, auto_resolved=False
+            )
+        return len(pending)
+
+
+def load_pins(model: type[models.Model], object_ids) -> Pins:
+    """The active overrides of these rows of `model` (ids, or a queryset of pks), in one query."""
+    content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
+    if isinstance(object_ids, models.QuerySet):
+        ids = object_ids
+    else:
+        ids = [pk for pk in object_ids if pk is not None]
+        if not ids:
+            return Pins(model, [])
+    rows = Override.objects.filter(_active_q(), content_type=content_type, object_id__in=ids)
+    return Pins(model, rows)
