@@ -71,7 +71,7 @@ class BarcodeInline(MirroredInlineMixin, admin.TabularInline):
 class PackInline(MirroredInlineMixin, admin.TabularInline):
     model = Pack
     extra = 0
-    fields = ("unit", "factor", "barcode", "erp_id")
+    fields = ("unit", "factor", "barcode", "erp_id", "active")
 
 
 class KitComponentInline(MirroredInlineMixin, admin.TabularInline):
@@ -84,7 +84,7 @@ class KitComponentInline(MirroredInlineMixin, admin.TabularInline):
 class PriceInline(MirroredInlineMixin, admin.TabularInline):
     model = Price
     extra = 0
-    fields = ("price_list", "amount", "updated_at")
+    fields = ("price_list", "amount", "active", "updated_at")
     readonly_fields = ("updated_at",)
 
 
@@ -155,7 +155,7 @@ class ProductAdmin(MirroredAdminMixin, SimpleHistoryAdmin):
 
 @admin.register(Barcode)
 class BarcodeAdmin(ProductPartAdmin):
-    synced_fields = ("product", "value", "kind")
+    synced_fields = ("product", "value", "kind", "active")
     list_display = ("value", "kind", "product")
     list_select_related = ("product",)
     search_fields = ("=value", "product__article", "product__name")
@@ -164,7 +164,7 @@ class BarcodeAdmin(ProductPartAdmin):
 
 @admin.register(Pack)
 class PackAdmin(ProductPartAdmin):
-    synced_fields = ("product", "unit", "factor", "barcode", "erp_id")
+    synced_fields = ("product", "unit", "factor", "barcode", "erp_id", "active")
     list_display = ("product", "unit", "factor_display", "barcode")
     list_select_related = ("product", "unit")
     search_fields = ("product__article", "product__name", "=barcode")
@@ -178,7 +178,7 @@ class PackAdmin(ProductPartAdmin):
 
 @admin.register(KitComponent)
 class KitComponentAdmin(ProductPartAdmin):
-    synced_fields = ("kit", "component", "quantity")
+    synced_fields = ("kit", "component", "quantity", "active")
 
     def erp_bound(self, obj) -> bool:
         return bool(obj.kit.erp_id)
@@ -227,7 +227,7 @@ class SegmentAdmin(SimpleHistoryAdmin):
 
 @admin.register(Price)
 class PriceAdmin(MirroredAdminMixin, admin.ModelAdmin):
-    synced_fields = ("product", "price_list", "amount")
+    synced_fields = ("product", "price_list", "amount", "active")
     pinnable_fields = ("amount",)
 
     def erp_bound(self, obj) -> bool:

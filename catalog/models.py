@@ -113,12 +113,26 @@ class Product(models.Model):
         return f"{self.article} {self.name}"
 
 
+class ActiveManager(models.Manager):
+    """Rows still listed by the ERP. Children of a product (barcodes, packs, kit components, prices) are
+    deactivated, never deleted, when the ERP drops them (an order line may still point at a pack);
+    `objects` hides them from every read, `all_objects` (the default manager: admin, relations) keeps them."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(active=True)
+
+
 class Barcode(models.Model):
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="barcodes")
     value = models.CharField(_("barcode"), max_length=64, unique=True)
     kind = models.CharField(_("kind"), max_length=16, default="ean13")
+    active = models.BooleanField(_("active"), default=True)
+
+    all_objects = models.Manager()
+    objects = ActiveManager()
 
     class Meta:
+        default_manager_name = "all_objects"
         verbose_name = _("barcode")
         verbose_name_plural = _("barcodes")
 
@@ -134,12 +148,19 @@ class Pack(models.Model):
     factor = models.DecimalField(_("base units per pack"), validators=[MinValueValidator(Decimal("0.001"))], **QTY)
     barcode = models.CharField(_("barcode"), max_length=64, blank=True)
     erp_id = models.CharField(_("ERP id"), max_length=64, null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    all_objects = models.Manager()
+    objects = ActiveManager()
 
     class Meta:
+        default_manager_name = "all_objects"
         verbose_name = _("pack")
         verbose_name_plural = _("packs")
         constraints = [
-            models.UniqueConstraint(fields=["product", "unit"], name="pack_unique_unit"),
+            models.UniqueConstraint(
+                fields=["product", "unit"], condition=Q(active=True), name="pack_unique_active_unit"
+            ),
             models.CheckConstraint(condition=Q(factor__gt=0), name="pack_factor_positive"),
         ]
 
@@ -153,8 +174,13 @@ class KitComponent(models.Model):
         Product, verbose_name=_("component"), on_delete=models.PROTECT, related_name="used_in_kits"
     )
     quantity = models.DecimalField(_("quantity per kit"), **QTY)
+    active = models.BooleanField(_("active"), default=True)
+
+    all_objects = models.Manager()
+    objects = ActiveManager()
 
     class Meta:
+        default_manager_name = "all_objects"
         verbose_name = _("kit component")
         verbose_name_plural = _("kit components")
         constraints = [
@@ -223,8 +249,13 @@ class Price(models.Model):
     )
     amount = models.DecimalField(_("price"), validators=[MinValueValidator(Decimal("0"))], **MONEY)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    all_objects = models.Manager()
+    objects = ActiveManager()
 
     class Meta:
+        default_manager_name = "all_objects"
         verbose_name = _("price")
         verbose_name_plural = _("prices")
         constraints = [

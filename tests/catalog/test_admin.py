@@ -203,8 +203,6 @@ def test_pin_a_value_from_the_read_only_page(admin_client, mirrored):
 @pytest.mark.sandbox
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(strict=True, reason="the catalog sync applies overrides only with issue 11 item 9 (integration/"
-                                       "overrides.py apply_remote_values in every sync); remove this mark then")
 def test_a_value_pinned_in_the_admin_survives_the_next_catalog_sync(admin_client, ms, ms_backend):  # noqa: F811
     from integration.erp.moysklad.catalog_sync import sync_catalog
     from integration.models import Conflict

@@ -140,3 +140,14 @@ def test_unknown_and_empty_products():
     assert get_availability([]) == {}
     result = get_availability([999999])
     assert result[999999].total.available == D("0")
+
+
+def test_a_deactivated_kit_component_is_not_counted(msk):
+    from catalog.models import KitComponent
+
+    a, b = f.product(), f.product()
+    f.stock(a, msk, "10")
+    bundle = f.kit((a, "2"), (b, "1"))  # b has no stock: the kit is unavailable…
+    assert get_availability([bundle.pk])[bundle.pk].total.available == 0
+    KitComponent.all_objects.filter(kit=bundle, component=b).update(active=False)  # …until the ERP drops b
+    assert get_availability([bundle.pk])[bundle.pk].total.available == 5

@@ -117,3 +117,93 @@ def test_outage_mid_sync_fails_the_run_and_keeps_whole_pages(backend, ms):
     ms.set_faults(down=False)
     assert sync_catalog(backend, full=True).status == SyncRun.Status.SUCCEEDED
     assert Product.objects.count() == 305
+
+
+def _sync_twice(backend) -> SyncRun:
+    """The nightly run and the next one: both succeed, the second finds nothing to write."""
+    first = sync_catalog(backend)
+    assert first.status == SyncRun.Status.SUCCEEDED and first.failed == 0, (first.error, first.details)
+    second = sync_catalog(backend)
+    assert second.status == SyncRun.Status.SUCCEEDED, second.error
+    assert second.created == second.updated == 0
+    return first
+
+
+def test_a_product_sold_in_a_pack_can_still_change(backend, ms):
+    """Issue 11 item 8: packs, barcodes and prices are upserted by their ERP identity and deactivated,
+    never deleted, so a sold pack (OrderLine.pack is PROTECT) no longer fails every nightly run."""
+    from integration.erp.moysklad.stock_sync import sync_stock
+    from integration.widget.search import ProductQuery, search_products
+    from orders import actions
+    from orders.types import Actor, CartLine
+
+    sync_catalog(backend, full=True)
+    sync_stock(backend, full=True)
+    cable = Product.objects.get(article="VVGNG-3X2.5")
+    reel = Pack.objects.get(product=cable)
+    reel_code = reel.barcode
+    own_code = Barcode.objects.exclude(value=reel_code).get(product=cable).value
+    store = cable.stock.filter(on_hand__gte=100).order_by("pk").first().warehouse
+    order = actions.get_or_create_order_for_lead(770011)
+    actions.set_cart(
+        order, [CartLine(cable.pk, Decimal("1"), pack_id=reel.pk, warehouse_id=store.pk)],
+        actor=Actor(source="widget", crm_user_id=1),
+    )
+    line = order.lines.get()
+    assert line.pack_id == reel.pk and line.base_quantity == 100
+
+    # The ERP changes the price, the product's barcode, the reel's factor and adds a box.
+    unit_code = reel.unit.okei_code
+    ms.control(
+        "moysklad/product",
+        {
+            "article": "VVGNG-3X2.5",
+            "prices": {"Розничная": "101.10"},
+            "barcodes": ["4600000000011"],
+            "packs": [
+                {"id": reel.erp_id, "uom": unit_code, "quantity": 50, "barcodes": [reel_code]},
+                {"uom": "778", "quantity": 10, "barcodes": ["4600000000028"]},
+            ],
+        },
+    )
+    run = _sync_twice(backend)
+    assert run.updated == 1
+    reel.refresh_from_db()
+    assert (reel.pk, reel.factor, reel.active) == (line.pack_id, Decimal("50"), True)  # same row, new factor
+    assert Pack.objects.get(product=cable, unit__okei_code="778").factor == 10
+    assert Price.objects.get(product=cable, price_list__code="retail").amount == Decimal("101.10")
+    assert set(Barcode.objects.filter(product=cable).values_list("value", flat=True)) == {
+        "4600000000011", reel_code, "4600000000028"
+    }
+    assert Barcode.all_objects.get(value=own_code).active is False  # kept, deactivated
+
+    # The ERP drops the reel: it is deactivated, the sold line keeps it, reads no longer offer it.
+    ms.control(
+        "moysklad/product",
+        {"article": "VVGNG-3X2.5", "packs": [{"uom": "778", "quantity": 10, "barcodes": ["4600000000028"]}]},
+    )
+    _sync_twice(backend)
+    line.refresh_from_db()
+    reel.refresh_from_db()
+    assert line.pack_id == reel.pk and reel.active is False and reel.factor == 50
+    assert list(Pack.objects.filter(product=cable).values_list("unit__okei_code", flat=True)) == ["778"]
+    found = search_products(ProductQuery(q="VVGNG-3X2.5"))["results"]
+    assert [Decimal(p["factor"]) for p in found[0]["packs"]] == [10]
+    assert reel_code not in found[0]["barcodes"] and own_code not in found[0]["barcodes"]
+    assert search_products(ProductQuery(q=reel_code))["results"] == []  # an old barcode finds nothing
+
+    # The ERP brings the reel back under the same id: the same row is reactivated.
+    ms.control(
+        "moysklad/product",
+        {
+            "article": "VVGNG-3X2.5",
+            "packs": [
+                {"id": reel.erp_id, "uom": unit_code, "quantity": 100, "barcodes": [reel_code]},
+                {"uom": "778", "quantity": 10, "barcodes": ["4600000000028"]},
+            ],
+        },
+    )
+    _sync_twice(backend)
+    reel.refresh_from_db()
+    assert (reel.active, reel.factor) == (True, Decimal("100"))
+    assert Pack.all_objects.filter(product=cable).count() == 2

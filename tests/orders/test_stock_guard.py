@@ -200,3 +200,25 @@ def test_the_erp_order_waits_for_the_counterparty(wh):
     order.refresh_from_db()
     assert order.counterparty == client
     assert OutboxEvent.objects.get(topic="erp.order.upsert").idempotency_key == f"{order.uuid}:v{order.version}"
+
+
+def test_deactivated_components_prices_and_packs_are_ignored(wh):
+    """Children the ERP dropped are deactivated, not deleted (issue 11 item 8): nothing reads them."""
+    from catalog.models import KitComponent, Pack, Price
+
+    a, b = f.product("D-A", price="10.00"), f.product("D-B")
+    f.stock(a, wh, 10)
+    bundle = f.kit("D-K", [(a, 2), (b, 1)])
+    KitComponent.all_objects.filter(kit=bundle, component=b).update(active=False)  # B has no stock at all
+    order = actions.get_or_create_order_for_lead(1101)
+    actions.set_cart(order, [CartLine(bundle.pk, Decimal("3"))], actor=MANAGER)
+    assert [(r.product_id, r.quantity) for r in active(order)] == [(a.pk, 6)]
+    box = f.pack(a, 5)
+    Pack.all_objects.filter(pk=box.pk).update(active=False)
+    with pytest.raises(InvalidCart) as exc:
+        actions.set_cart(order, [CartLine(a.pk, Decimal("1"), pack_id=box.pk)], actor=MANAGER)
+    assert exc.value.field == "lines[0].pack"
+    Price.all_objects.filter(product=a).update(active=False)
+    with pytest.raises(InvalidCart) as exc:
+        actions.set_cart(order, [CartLine(a.pk, Decimal("1"))], actor=MANAGER)
+    assert exc.value.field == "lines[0].price"

@@ -5,7 +5,10 @@ barcodes and prices — streamed page by page with bulk writes, one transaction 
   bulk operations never write them, and nothing here calls save()).
 - Incremental runs read `updated >= cursor − overlap` (MoySklad's clock, stored as the cursor).
 - Archived in the ERP → Product.active False + archived_at; a full run archives products the ERP no
-  longer lists. Nothing is ever deleted.
+  longer lists. Nothing is ever deleted: barcodes, packs, prices and kit components the ERP drops are
+  deactivated (`catalog_children`).
+- Fields staff pinned (overrides) keep their value and record a conflict; the pins are folded into the
+  binding's hash, so a pin added or lifted since the last run makes the product count as changed.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Barcode, Category, KitComponent, Pack, Price, PriceList, Product, Unit, Warehouse
+from catalog.models import Category, PriceList, Product, Unit, Warehouse
 from integration import syncs
 from integration.bindings import compute_hash
 from integration.erp.moysklad import mappers
 from integration.erp.moysklad.adapter import MoySkladAdapter
 from integration.erp.moysklad.bulk import copy_rows, update_rows
+from integration.erp.moysklad.catalog_children import DesiredChildren, upsert_children, upsert_prices
 from integration.erp.moysklad.cursors import get_cursor, set_cursor
 from integration.erp.types import ErpProduct
 from integration.models import Backend, Binding, SyncRun
+from integration.overrides import Pins, load_pins
 from integration.syncruns import sync_run
 
 logger = logging.getLogger(__name__)
@@ -168,12 +173,17 @@ class References:
                 PriceList.objects.filter(pk=next(iter(self.price_lists.values()))).update(is_default=True)
 
     def sync_warehouses(self) -> None:
+        """Stores → warehouses; fields staff pinned keep their value (a conflict is recorded)."""
         with transaction.atomic():
-            for wh in self.adapter.iter_warehouses():
-                local = (
-                    Warehouse.objects.filter(erp_id=wh.erp_id).first()
-                    or Warehouse.objects.filter(name=wh.name, erp_id__isnull=True).first()
-                )
+            stores = list(self.adapter.iter_warehouses())
+            by_erp_id = {w.erp_id: w for w in Warehouse.objects.filter(erp_id__in=[s.erp_id for s in stores])}
+            by_name = {
+                w.name: w
+                for w in Warehouse.objects.filter(name__in=[s.name[:255] for s in stores], erp_id__isnull=True)
+            }
+            pins = load_pins(Warehouse, [w.pk for w in (*by_erp_id.values(), *by_name.values())])
+            for wh in stores:
+                local = by_erp_id.get(wh.erp_id) or by_name.get(wh.name[:255])
                 values = {
                     "name": wh.name[:255],
                     "code": wh.code[:64],
@@ -183,9 +193,12 @@ class References:
                 }
                 if local is None:
                     local = Warehouse.objects.create(**values)
-                elif any(getattr(local, k) != v for k, v in values.items()):
-                    Warehouse.objects.filter(pk=local.pk).update(**values)
+                else:
+                    values = pins.apply(local.pk, values)
+                    if any(getattr(local, k) != v for k, v in values.items()):
+                        Warehouse.objects.filter(pk=local.pk).update(**values)
                 self.warehouses[wh.erp_id] = local.pk
+            pins.record_conflicts()
 
     def fallback_unit(self) -> int:
         """Services may have no unit in MoySklad; ours requires one (ОКЕИ 796, шт)."""
@@ -227,10 +240,11 @@ class ProductWriter:
                 external_id__in=[p.erp_id for p, _ in mapped],
             ).only("id", "external_id", "object_id", "content_hash", "remote_updated_at")
         }
+        pins = load_pins(Product, [b.object_id for b in bindings.values()])
         changed = []
         for product, digest in mapped:
             binding = bindings.get(product.erp_id)
-            if binding is not None and binding.content_hash == digest:
+            if binding is not None and binding.content_hash == pins.pinned_hash(binding.object_id, digest):
                 self.run.unchanged += 1
             elif (
                 binding is not None
@@ -245,13 +259,13 @@ class ProductWriter:
             return
         try:
             with transaction.atomic():
-                self._apply(changed, bindings)
+                self._apply(changed, bindings, pins)
                 if self.dry_run:
                     raise DryRunRollback
         except DryRunRollback:
             pass
 
-    def _apply(self, changed: list[tuple[ErpProduct, str]], bindings: dict[str, Binding]) -> None:
+    def _apply(self, changed: list[tuple[ErpProduct, str]], bindings: dict[str, Binding], pins: Pins) -> None:
         """Plain tuples all the way down: building model instances costs more than the database here."""
         now = timezone.now()
         erp_ids = [p.erp_id for p, _ in changed]
@@ -314,6 +328,8 @@ class ProductWriter:
                 archived_at,
                 now,
             )
+            if local is not None and local[0] in pins:
+                row = tuple(pins.apply(local[0], dict(zip(PRODUCT_COLUMNS, row, strict=True))).values())
             if local is None:
                 creates.append(row)
                 taken[erp_product.article] = (
@@ -333,9 +349,10 @@ class ProductWriter:
             pks.update(
                 Product.objects.filter(erp_id__in=[row[0] for row in creates]).values_list("erp_id", "pk")
             )
-        update_rows(Product, PRODUCT_COLUMNS, updates)
+        update_rows(Product, PRODUCT_COLUMNS, sorted(updates, key=lambda row: row[-1]))
+        pins.record_conflicts()
         pk_of = {p.erp_id: pks.get(p.erp_id) or locals_[p.erp_id][0] for p, _ in accepted}
-        self._replace_children(accepted, pk_of, [row[-1] for row in updates], now)
+        upsert_children(self._children(accepted, pk_of), now)
         copy_rows(
             Binding,
             BINDING_COLUMNS,
@@ -347,7 +364,7 @@ class ProductWriter:
                     p.erp_id,
                     "",
                     p.updated_at,
-                    digest,
+                    pins.pinned_hash(pk_of[p.erp_id], digest),
                     now,
                 )
                 for p, digest in accepted
@@ -359,16 +376,11 @@ class ProductWriter:
         self.run.updated += len(updates)
         self.rows_written += len(accepted)
 
-    def _replace_children(
-        self, accepted: list[tuple[ErpProduct, str]], pk_of: dict[str, int], existing: list[int], now
-    ) -> None:
-        """Barcodes, packs, prices and kit components are rewritten for changed products (new ones have none)."""
-        if existing:
-            Barcode.objects.filter(product_id__in=existing).delete()
-            Pack.objects.filter(product_id__in=existing).delete()
-            Price.objects.filter(product_id__in=existing).delete()
-            KitComponent.objects.filter(kit_id__in=existing).delete()
-        barcodes, packs, prices, components = [], [], [], []
+    def _children(self, accepted: list[tuple[ErpProduct, str]], pk_of: dict[str, int]) -> DesiredChildren:
+        """What the ERP lists as these products' barcodes, packs, prices and kit components, in our ids."""
+        desired = DesiredChildren(
+            product_ids=[pk_of[p.erp_id] for p, _ in accepted], erp_price_lists=set(self.refs.price_lists.values())
+        )
         component_ids = {c.component_erp_id for p, _ in accepted for c in p.components}
         component_pks = (
             dict(Product.objects.filter(erp_id__in=component_ids).values_list("erp_id", "pk"))
@@ -378,27 +390,22 @@ class ProductWriter:
         units, price_lists = self.refs.units, self.refs.price_lists
         for erp_product, _ in accepted:
             pk = pk_of[erp_product.erp_id]
-            barcodes += [(pk, b.value[:64], b.kind) for b in erp_product.barcodes]
+            for barcode in erp_product.barcodes:
+                desired.barcodes[barcode.value[:64]] = (pk, barcode.kind)
+            packs = desired.packs.setdefault(pk, [])
             seen_units = set()
             for pack in erp_product.packs:
                 unit_id = units.get(pack.unit_erp_id)
                 if unit_id is None or unit_id in seen_units or pack.factor <= 0:
                     continue
                 seen_units.add(unit_id)
-                packs.append(
-                    (
-                        pk,
-                        unit_id,
-                        pack.factor,
-                        pack.barcodes[0].value if pack.barcodes else "",
-                        pack.erp_id or None,
-                    )
-                )
-                barcodes += [(pk, b.value[:64], b.kind) for b in pack.barcodes]
+                packs.append((unit_id, pack.factor, pack.barcodes[0].value[:64] if pack.barcodes else "", pack.erp_id or None))
+                for barcode in pack.barcodes:
+                    desired.barcodes[barcode.value[:64]] = (pk, barcode.kind)
             for price in erp_product.prices:
                 price_list_id = price_lists.get(price.price_list_erp_id)
                 if price_list_id is not None and price.amount >= 0:
-                    prices.append((pk, price_list_id, price.amount, now))
+                    desired.prices[(pk, price_list_id)] = price.amount
             for component in erp_product.components:
                 component_pk = component_pks.get(component.component_erp_id)
                 if component_pk is None:
@@ -407,16 +414,8 @@ class ProductWriter:
                         f"kit {erp_product.article}: component {component.component_erp_id} is unknown",
                     )
                     continue
-                components.append((pk, component_pk, component.quantity))
-        copy_rows(Barcode, ("product_id", "value", "kind"), barcodes, conflict=("value",))
-        copy_rows(Pack, ("product_id", "unit_id", "factor", "barcode", "erp_id"), packs)
-        copy_rows(Price, ("product_id", "price_list_id", "amount", "updated_at"), prices)
-        copy_rows(
-            KitComponent,
-            ("kit_id", "component_id", "quantity"),
-            components,
-            conflict=("kit_id", "component_id"),
-        )
+                desired.components[(pk, component_pk)] = component.quantity
+        return desired
 
     def archive_unseen(self) -> int:
         """After a complete full run: products bound to this backend that the ERP no longer lists."""
@@ -517,32 +516,18 @@ def sync_prices(backend: Backend, *, full: bool = False, dry_run: bool = False, 
                     price_list_id = refs.price_lists.get(mappers.ref_id(price.get("priceType")) or "")
                     if price_list_id is not None:
                         wanted[(pk, price_list_id)] = mappers.roubles(price.get("value"))
-            current = {
-                (p, pl): (pk, amount)
-                for pk, p, pl, amount in Price.objects.filter(product_id__in=products.values()).values_list(
-                    "pk", "product_id", "price_list_id", "amount"
-                )
-            }
-            create = [
-                Price(product_id=p, price_list_id=pl, amount=a)
-                for (p, pl), a in wanted.items()
-                if (p, pl) not in current
-            ]
-            update = [
-                Price(
-                    pk=current[k][0], product_id=k[0], price_list_id=k[1], amount=a, updated_at=timezone.now()
-                )
-                for k, a in wanted.items()
-                if k in current and current[k][1] != a
-            ]
-            run.unchanged += len(wanted) - len(create) - len(update)
-            if dry_run or not (create or update):
-                return
-            with transaction.atomic():
-                Price.objects.bulk_create(create, batch_size=2000)
-                Price.objects.bulk_update(update, ["amount", "updated_at"], batch_size=1000)
-            run.created += len(create)
-            run.updated += len(update)
+            try:
+                with transaction.atomic():
+                    created, updated = upsert_prices(
+                        list(products.values()), wanted, set(refs.price_lists.values()), timezone.now()
+                    )
+                    if dry_run:
+                        raise DryRunRollback
+            except DryRunRollback:
+                pass
+            run.created += created
+            run.updated += updated
+            run.unchanged += len(wanted) - created - updated
 
         run_pages(adapter.iter_product_rows(), write, run, progress)
     return run

@@ -13,6 +13,7 @@ import base64
 import secrets
 import threading
 import time
+import uuid
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
@@ -1820,6 +1821,18 @@ class MoySkladEmulator(Emulator):
                 return product
         raise ApiError(404, 1021, f"product {body.get('article')!r} not found")
 
+    def _pack_from(self, item: dict) -> dict:
+        uom = str(item.get("uom") or "")
+        uom_id = uom if uom in self.uoms else next((u["id"] for u in self.uoms.values() if u["code"] == uom), None)
+        if uom_id is None:
+            raise ApiError(404, 1021, f"uom {uom!r} not found")
+        return {
+            "id": item.get("id") or str(uuid.uuid4()),
+            "uom": uom_id,
+            "quantity": float(item.get("quantity", 1)),
+            "barcodes": [{"ean13": str(code)} for code in item.get("barcodes", [])],
+        }
+
     def _store_from(self, value: str | None) -> str:
         if not value:
             return next(iter(self.stores))
@@ -1873,6 +1886,16 @@ class MoySkladEmulator(Emulator):
                 if product["_prices"][index] != value:
                     product["_prices"][index] = value
                     changed.append("salePrices")
+            if "barcodes" in body:  # a list of EAN-13 codes replaces the product's own barcodes
+                barcodes = [{"ean13": str(code)} for code in body["barcodes"]]
+                if product.get("barcodes") != barcodes:
+                    product["barcodes"] = barcodes
+                    changed.append("barcodes")
+            if "packs" in body:  # [{"id"?, "uom": OKEI code or uom id, "quantity", "barcodes": [...]}]
+                packs = [self._pack_from(item) for item in body["packs"]]
+                if product.get("_packs") != packs:
+                    product["_packs"] = packs
+                    changed.append("packs")
             if changed:
                 product["updated"] = stamp()
                 self.emit("product", product["id"], "UPDATE", None, changed)
