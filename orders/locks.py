@@ -1,10 +1,12 @@
-"""Ordered row locks (as Saleor's warehouse `lock_objects`): always in primary-key order, so two
-transactions locking overlapping sets of stock rows queue up instead of deadlocking."""
+"""Ordered row locks (as Saleor's warehouse `lock_objects`): the order row first, then stock rows in the
+one stock lock order (`catalog.locks`, primary key) that the ERP stock sync takes too, so transactions
+locking overlapping sets of stock rows queue up instead of deadlocking."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from catalog.locks import locked_stock
 from catalog.models import StockLevel
 from orders.models import Order
 
@@ -19,8 +21,4 @@ def lock_stock_levels(product_ids: Iterable[int], warehouse_ids: Iterable[int]) 
     product_ids, warehouse_ids = sorted(set(product_ids)), sorted(set(warehouse_ids))
     if not product_ids or not warehouse_ids:
         return []
-    return list(
-        StockLevel.objects.select_for_update(of=("self",))
-        .filter(product_id__in=product_ids, warehouse_id__in=warehouse_ids)
-        .order_by("pk")
-    )
+    return list(locked_stock(StockLevel.objects.filter(product_id__in=product_ids, warehouse_id__in=warehouse_ids)))

@@ -78,3 +78,116 @@ def test_refresh_stock_for_products_on_demand(backend, ms):
     assert row.on_hand == Decimal("3")
     ms.set_faults(down=True)
     assert refresh_stock_for([kit.pk], budget_seconds=0.5) is False
+
+
+def _lock_waiters() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+def _wait_for_waiters(count: int, timeout: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _lock_waiters() < count:
+        assert time.monotonic() < deadline, f"expected {count} transactions waiting on a row lock"
+        time.sleep(0.02)
+
+
+def test_stock_sync_and_reservations_lock_rows_in_one_order(backend, ms):
+    """Issue 11 item 14: the stock refresh used to write rows in the ERP's order while the stock guard
+    locks them in primary-key order. Rows whose pk order is the reverse of the ERP's order, a third
+    transaction holding the middle row so both queue behind it: with two lock orders PostgreSQL aborts
+    one of them (deadlock detected); with one order the second simply waits for the first."""
+    import threading
+
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.models import Warehouse
+    from integration.erp.moysklad.adapter import MoySkladAdapter
+    from integration.erp.moysklad.stock_sync import refresh_products
+    from orders import actions
+    from orders.types import Actor, CartLine
+
+    sync_catalog(backend, full=True)
+    sync_stock(backend, full=True)
+    store = Warehouse.objects.get(name="Москва")
+    goods = list(
+        Product.objects.filter(kind="goods", tracking="none", prices__isnull=False).distinct().order_by("pk")[:6]
+    )
+    erp_order = [
+        c.assortment_erp_id
+        for c in MoySkladAdapter(backend).stock_for([p.erp_id for p in goods])
+        if c.warehouse_erp_id == store.erp_id
+    ]
+    by_erp_id = {p.erp_id: p for p in goods}
+    goods = [by_erp_id[e] for e in dict.fromkeys(erp_order) if e in by_erp_id]
+    assert len(goods) == 6
+    # Our rows, re-created so that primary-key order is the reverse of the ERP's order.
+    StockLevel.objects.filter(product__in=goods).delete()
+    for product in reversed(goods):
+        StockLevel.objects.create(product=product, warehouse=store, on_hand=50, snapshot_at=None)
+    rows = {row.product_id: row.pk for row in StockLevel.objects.filter(product__in=goods)}
+    assert [rows[p.pk] for p in goods] == sorted(rows.values(), reverse=True)
+    ms.control("moysklad/stock", {"changes": [{"id": p.erp_id, "store": store.name, "stock": 1000} for p in goods]})
+
+    middle = rows[goods[2].pk]
+    held, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    sync_queries: list[str] = []
+
+    def blocker():
+        try:
+            with transaction.atomic():
+                list(StockLevel.objects.select_for_update().filter(pk=middle))
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def stock_refresh():
+        try:
+            with CaptureQueriesContext(connection) as ctx:
+                refresh_products(backend, [p.pk for p in goods])
+            sync_queries.extend(q["sql"] for q in ctx.captured_queries if "catalog_stocklevel" in q["sql"])
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def reserve():
+        try:
+            order = actions.get_or_create_order_for_lead(881401)
+            actions.set_cart(
+                order,
+                [CartLine(p.pk, Decimal("1"), warehouse_id=store.pk) for p in goods],
+                actor=Actor(source="widget", crm_user_id=1),
+            )
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=blocker)]
+    threads[0].start()
+    assert held.wait(10)
+    threads.append(threading.Thread(target=stock_refresh))
+    threads[1].start()
+    _wait_for_waiters(1)  # the refresh waits for the middle row
+    threads.append(threading.Thread(target=reserve))
+    threads[2].start()
+    _wait_for_waiters(2)  # and the reservation waits too
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert not any(t.is_alive() for t in threads)
+    assert {float(v) for v in StockLevel.objects.filter(product__in=goods, warehouse=store).values_list("on_hand", flat=True)} == {1000}
+    # The refresh's first statement on the stock rows is the lock, in primary-key order, before any write.
+    assert "FOR UPDATE" in sync_queries[0] and 'ORDER BY "catalog_stocklevel"."id" ASC' in sync_queries[0]

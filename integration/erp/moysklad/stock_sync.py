@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.locks import lock_stock_of_products
 from catalog.models import Batch, Product, StockLevel, Warehouse
 from integration import syncs
 from integration.erp.moysklad import mappers
@@ -23,6 +24,7 @@ from integration.erp.moysklad.catalog_sync import References, note_error, run_pa
 from integration.erp.moysklad.cursors import get_cursor, set_cursor
 from integration.erp.types import ErpBatch, ErpStockChange, ErpStockRow
 from integration.models import Backend, SyncRun
+from integration.overrides import load_pins
 from integration.syncruns import sync_run
 
 STOCK_CURSOR = "moysklad.stock"
@@ -78,44 +80,44 @@ class StockWriter:
         return (product, warehouse, None) if product and warehouse else None
 
     def write(self, values: dict[Key, dict[str, Decimal]], *, snapshot_at: datetime) -> None:
-        """Upsert these rows; only changed figures are written, unchanged rows get a fresh snapshot_at."""
+        """Upsert these rows; only changed figures are written, unchanged rows get a fresh snapshot_at.
+
+        One transaction: the products' existing rows are locked first, in the one stock lock order
+        (`catalog.locks`, as the stock guard takes them), then read and written. Figures staff pinned
+        (overrides on a StockLevel) keep their value and record a conflict.
+        """
         if not values:
             return
-        product_ids = {k[0] for k in values}
-        existing: dict[Key, tuple] = {
-            (row[1], row[2], row[3]): row
-            for row in StockLevel.objects.filter(product_id__in=product_ids).values_list(
-                "id", "product_id", "warehouse_id", "batch_id", *FIGURES
-            )
-        }
-        zero = Decimal("0")
-        create, update, fresh = [], [], []
-        for key, figures in values.items():
-            row = existing.get(key)
-            if row is None:
-                create.append((*key, *(figures.get(f, zero) for f in FIGURES), snapshot_at))
-                continue
-            current = dict(zip(FIGURES, row[4:], strict=True))
-            merged = {**current, **figures}
-            if merged != current:
-                update.append((*(merged[f] for f in FIGURES), snapshot_at, row[0]))
-            else:
-                fresh.append(row[0])
-        self.run.created += len(create)
-        self.run.updated += len(update)
-        self.run.unchanged += len(fresh)
-        if self.dry_run:
-            return
         with transaction.atomic():
-            copy_rows(
-                StockLevel,
-                STOCK_COLUMNS,
-                create,
-            )
+            existing: dict[Key, tuple] = {
+                (row[1], row[2], row[3]): row
+                for row in lock_stock_of_products(
+                    {k[0] for k in values}, "id", "product_id", "warehouse_id", "batch_id", *FIGURES
+                )
+            }
+            pins = load_pins(StockLevel, [row[0] for row in existing.values()])
+            zero = Decimal("0")
+            create, update, fresh = [], [], []
+            for key, figures in values.items():
+                row = existing.get(key)
+                if row is None:
+                    create.append((*key, *(figures.get(f, zero) for f in FIGURES), snapshot_at))
+                    continue
+                current = dict(zip(FIGURES, row[4:], strict=True))
+                merged = pins.apply(row[0], {**current, **figures})
+                if merged != current:
+                    update.append((*(merged[f] for f in FIGURES), snapshot_at, row[0]))
+                else:
+                    fresh.append(row[0])
+            self.run.created += len(create)
+            self.run.updated += len(update)
+            self.run.unchanged += len(fresh)
+            if self.dry_run:
+                return
+            pins.record_conflicts()
+            copy_rows(StockLevel, STOCK_COLUMNS, create)
             update_rows(
-                StockLevel,
-                ["on_hand", "reserved", "expected", "snapshot_at"],
-                update,
+                StockLevel, ["on_hand", "reserved", "expected", "snapshot_at"], sorted(update, key=lambda r: r[-1])
             )
             if fresh:
                 StockLevel.objects.filter(pk__in=fresh).update(snapshot_at=snapshot_at)
@@ -200,7 +202,9 @@ def sync_stock(backend: Backend, *, full: bool = False, dry_run: bool = False, p
 def refresh_products(backend: Backend, product_ids: list[int]) -> int:
     """Current stock of these products (kits: their components) from `/current`; returns rows written."""
     components = list(
-        Product.objects.filter(used_in_kits__kit_id__in=product_ids).values_list("pk", flat=True)
+        Product.objects.filter(used_in_kits__kit_id__in=product_ids, used_in_kits__active=True).values_list(
+            "pk", flat=True
+        )
     )
     ids = set(product_ids) | set(components)
     erp_ids = list(Product.objects.filter(pk__in=ids, erp_id__isnull=False).values_list("erp_id", flat=True))

@@ -1,0 +1,26 @@
+"""The one lock order for stock rows: primary-key order, taken by every writer of StockLevel rows (the
+ERP stock sync) and by the stock guard (orders.locks), so transactions touching overlapping rows queue up
+instead of deadlocking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from .models import StockLevel
+
+STOCK_LOCK_ORDER = ("pk",)
+
+
+def locked_stock(rows: QuerySet[StockLevel]) -> QuerySet[StockLevel]:
+    """`rows` locked FOR UPDATE in the stock lock order (evaluate it inside a transaction)."""
+    return rows.select_for_update(of=("self",)).order_by(*STOCK_LOCK_ORDER)
+
+
+def lock_stock_of_products(product_ids: Iterable[int], *fields: str) -> list[tuple]:
+    """Lock every stock row of these products (all warehouses and batches); their `fields` as tuples."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return []
+    return list(locked_stock(StockLevel.objects.filter(product_id__in=ids)).values_list(*fields))
