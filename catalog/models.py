@@ -126,7 +126,7 @@ class Barcode(models.Model):
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="barcodes")
     value = models.CharField(_("barcode"), max_length=64, unique=True)
     kind = models.CharField(_("kind"), max_length=16, default="ean13")
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(_("active"), default=True, db_default=True)
 
     all_objects = models.Manager()
     objects = ActiveManager()
@@ -148,7 +148,7 @@ class Pack(models.Model):
     factor = models.DecimalField(_("base units per pack"), validators=[MinValueValidator(Decimal("0.001"))], **QTY)
     barcode = models.CharField(_("barcode"), max_length=64, blank=True)
     erp_id = models.CharField(_("ERP id"), max_length=64, null=True, blank=True)
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(_("active"), default=True, db_default=True)
 
     all_objects = models.Manager()
     objects = ActiveManager()
@@ -174,7 +174,7 @@ class KitComponent(models.Model):
         Product, verbose_name=_("component"), on_delete=models.PROTECT, related_name="used_in_kits"
     )
     quantity = models.DecimalField(_("quantity per kit"), **QTY)
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(_("active"), default=True, db_default=True)
 
     all_objects = models.Manager()
     objects = ActiveManager()
@@ -249,7 +249,7 @@ class Price(models.Model):
     )
     amount = models.DecimalField(_("price"), validators=[MinValueValidator(Decimal("0"))], **MONEY)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(_("active"), default=True, db_default=True)
 
     all_objects = models.Manager()
     objects = ActiveManager()

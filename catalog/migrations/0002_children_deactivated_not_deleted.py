@@ -58,22 +58,22 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='barcode',
             name='active',
-            field=models.BooleanField(default=True, verbose_name='active'),
+            field=models.BooleanField(db_default=True, default=True, verbose_name='active'),
         ),
         migrations.AddField(
             model_name='kitcomponent',
             name='active',
-            field=models.BooleanField(default=True, verbose_name='active'),
+            field=models.BooleanField(db_default=True, default=True, verbose_name='active'),
         ),
         migrations.AddField(
             model_name='pack',
             name='active',
-            field=models.BooleanField(default=True, verbose_name='active'),
+            field=models.BooleanField(db_default=True, default=True, verbose_name='active'),
         ),
         migrations.AddField(
             model_name='price',
             name='active',
-            field=models.BooleanField(default=True, verbose_name='active'),
+            field=models.BooleanField(db_default=True, default=True, verbose_name='active'),
         ),
         migrations.AddConstraint(
             model_name='pack',
