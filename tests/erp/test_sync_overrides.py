@@ -135,3 +135,29 @@ def test_bulk_syncs_load_the_pins_once_per_page(backend, ms, staff):
         assert sync_stock(backend, full=True).status == SyncRun.Status.SUCCEEDED
     assert _override_queries(ctx) <= -(-levels // 100) * 2 + 1 < levels // 10
     assert set(StockLevel.objects.order_by("pk")[:20].values_list("expected", flat=True)) == {Decimal("1")}
+
+
+def test_catalog_sync_keeps_pinned_reference_lists(backend, ms, staff):
+    from catalog.models import Category, PriceList, Unit
+
+    sync_catalog(backend, full=True)
+    retail = PriceList.objects.get(code="retail")
+    folder, other = Category.objects.order_by("pk")[:2]
+    erp_parent = folder.parent_id
+    metre = Unit.objects.get(okei_code="006")
+    erp_names = (retail.name, folder.name, metre.short_name)
+    pin_value(retail, "name", "Розница (сайт)", author=staff, reason="r")
+    pin_value(folder, "name", "Наша группа", author=staff, reason="r")
+    pin_value(folder, "parent", other.pk, author=staff, reason="перенесли группу")
+    pin_value(metre, "short_name", "мп", author=staff, reason="r")
+    assert sync_catalog(backend).status == SyncRun.Status.SUCCEEDED
+    retail.refresh_from_db()
+    folder.refresh_from_db()
+    metre.refresh_from_db()
+    assert (retail.name, folder.name, folder.parent_id, metre.short_name) == (
+        "Розница (сайт)", "Наша группа", other.pk, "мп"
+    )
+    assert [_conflict(o, f).erp_value for o, f in ((retail, "name"), (folder, "name"), (metre, "short_name"))] == list(
+        erp_names
+    )
+    assert (_conflict(folder, "parent").erp_value, _conflict(folder, "parent").crm_value) == (erp_parent, other.pk)

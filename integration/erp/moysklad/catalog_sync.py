@@ -115,6 +115,7 @@ class References:
 
     def sync_units(self) -> None:
         with transaction.atomic():
+            pins = load_pins(Unit, Unit.objects.values("pk"))
             for unit in self.adapter.iter_units():
                 local = (
                     Unit.objects.filter(erp_id=unit.erp_id).first()
@@ -128,31 +129,40 @@ class References:
                 }
                 if local is None:
                     local = Unit.objects.create(**values)
-                elif any(getattr(local, k) != v for k, v in values.items()):
-                    Unit.objects.filter(pk=local.pk).update(**values)
+                else:
+                    values = pins.apply(local.pk, values)
+                    if any(getattr(local, k) != v for k, v in values.items()):
+                        Unit.objects.filter(pk=local.pk).update(**values)
                 self.units[unit.erp_id] = local.pk
+            pins.record_conflicts()
 
     def sync_categories(self) -> None:
         with transaction.atomic():
             folders = list(self.adapter.iter_categories())
             existing = {c.erp_id: c for c in Category.objects.filter(erp_id__in=[f.erp_id for f in folders])}
+            pins = load_pins(Category, [c.pk for c in existing.values()])
             for folder in folders:
                 local = existing.get(folder.erp_id)
                 if local is None:
                     existing[folder.erp_id] = Category.objects.create(
                         name=folder.name[:255], erp_id=folder.erp_id
                     )
-                elif local.name != folder.name[:255]:
-                    Category.objects.filter(pk=local.pk).update(name=folder.name[:255])
+                    continue
+                name = pins.apply(local.pk, {"name": folder.name[:255]})["name"]
+                if local.name != name:
+                    Category.objects.filter(pk=local.pk).update(name=name)
             for folder in folders:
                 parent = existing.get(folder.parent_erp_id or "")
                 local = existing[folder.erp_id]
-                if (parent.pk if parent else None) != local.parent_id:
-                    Category.objects.filter(pk=local.pk).update(parent=parent)
+                parent_id = pins.apply(local.pk, {"parent_id": parent.pk if parent else None})["parent_id"]
+                if parent_id != local.parent_id:
+                    Category.objects.filter(pk=local.pk).update(parent_id=parent_id)
+            pins.record_conflicts()
             self.categories = {erp_id: c.pk for erp_id, c in existing.items()}
 
     def sync_price_lists(self) -> None:
         with transaction.atomic():
+            pins = load_pins(PriceList, PriceList.objects.values("pk"))
             for pl in self.adapter.iter_price_lists():
                 local = (
                     PriceList.objects.filter(erp_id=pl.erp_id).first()
@@ -166,9 +176,12 @@ class References:
                 }
                 if local is None:
                     local = PriceList.objects.create(**values)
-                elif any(getattr(local, k) != v for k, v in values.items()):
-                    PriceList.objects.filter(pk=local.pk).update(**values)
+                else:
+                    values = pins.apply(local.pk, values)
+                    if any(getattr(local, k) != v for k, v in values.items()):
+                        PriceList.objects.filter(pk=local.pk).update(**values)
                 self.price_lists[pl.erp_id] = local.pk
+            pins.record_conflicts()
             if self.price_lists and not PriceList.objects.filter(is_default=True).exists():
                 PriceList.objects.filter(pk=next(iter(self.price_lists.values()))).update(is_default=True)
 
