@@ -183,10 +183,19 @@ class Pins:
             return ""
         return compute_hash({name: to_json(pin.value) for name, pin in sorted(pins.items())})
 
-    def pinned_hash(self, object_id: int | None, digest: str) -> str:
-        """`digest` for an unpinned object; a digest of (digest, pins) otherwise (same length)."""
-        signature = self.signature(object_id)
+    def pinned_hash(self, object_id: int | None, digest: str, *, also: str = "") -> str:
+        """`digest` for an unpinned object; a digest of (digest, pins) otherwise (same length). `also`:
+        the signature of pins on rows the hash covers too (a product's prices)."""
+        signature = self.signature(object_id) + also
         return compute_hash({"content": digest, "pins": signature}) if signature else digest
+
+    def signatures_by(self, owner_of: dict[int, int]) -> dict[int, str]:
+        """The pins' signatures grouped by owner (`owner_of`: object id → owner id, e.g. price → product)."""
+        grouped: dict[int, list[str]] = defaultdict(list)
+        for object_id in sorted(self.by_object):
+            if object_id in owner_of:
+                grouped[owner_of[object_id]].append(f"{object_id}:{self.signature(object_id)}")
+        return {owner: compute_hash({"pins": parts}) for owner, parts in grouped.items()}
 
     def apply(self, object_id: int | None, values: dict, *, erp_values: bool = True) -> dict:
         """`values` (field name or attname → remote value) with pinned fields replaced by their pinned

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from catalog.models import Price, Product, StockLevel, Warehouse
 from integration.erp.moysklad.catalog_sync import sync_catalog, sync_prices, sync_warehouses, upsert_product
 from integration.erp.moysklad.stock_sync import sync_stock
-from integration.models import Conflict, SyncRun
+from integration.models import Conflict, Override, SyncRun
 from integration.overrides import lift_override, pin_value
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -83,6 +83,11 @@ def test_prices_sync_keeps_a_pinned_price(backend, ms, staff):
     ms.control("moysklad/product", {"article": "VVGNG-3X2.5", "name": "Кабель ВВГнг (переименован)"})
     assert sync_catalog(backend).updated == 1
     assert Price.objects.get(pk=retail.pk).amount == Decimal("90.00")
+    assert sync_catalog(backend).updated == 0
+    # Lifted: the next catalog run counts the product as changed and restores the ERP's price.
+    lift_override(Override.objects.get(object_id=retail.pk, field="amount"), user=staff)
+    assert sync_catalog(backend).updated == 1
+    assert Price.objects.get(pk=retail.pk).amount == Decimal("99.90")
 
 
 def test_warehouses_sync_keeps_a_pinned_name(backend, ms, staff):
@@ -129,8 +134,8 @@ def test_bulk_syncs_load_the_pins_once_per_page(backend, ms, staff):
         run = sync_catalog(backend, full=True)
     assert run.status == SyncRun.Status.SUCCEEDED
     pages = -(-products // 100) + 1  # product pages and the bundles' page
-    # product pins per page, price pins per page with changes, warehouse pins once: never per row
-    assert _override_queries(ctx) <= 2 * pages + 1 < products // 10
+    # product and price pins per page, price pins again per page with changes, reference lists once each
+    assert _override_queries(ctx) <= 3 * pages + 4 < products // 10
     with CaptureQueriesContext(connection) as ctx:
         assert sync_stock(backend, full=True).status == SyncRun.Status.SUCCEEDED
     assert _override_queries(ctx) <= -(-levels // 100) * 2 + 1 < levels // 10

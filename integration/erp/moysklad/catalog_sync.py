@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,7 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Category, PriceList, Product, Unit, Warehouse
+from catalog.models import Category, Price, PriceList, Product, Unit, Warehouse
 from integration import syncs
 from integration.bindings import compute_hash
 from integration.erp.moysklad import mappers
@@ -101,6 +102,19 @@ def product_hash(product: ErpProduct) -> str:
             "components": [[c.component_erp_id, str(c.quantity)] for c in product.components],
         }
     )
+
+
+@dataclass
+class PagePins:
+    """Pins on a page's products, and the signatures of pins on their prices (the prices are written
+    with the product, so a price pinned or lifted since the last run makes the product count as changed)."""
+
+    products: Pins
+    price_signatures: dict[int, str]
+
+    def hash(self, product_id: int | None, digest: str) -> str:
+        also = self.price_signatures.get(product_id, "") if product_id is not None else ""
+        return self.products.pinned_hash(product_id, digest, also=also)
 
 
 class References:
@@ -229,6 +243,16 @@ class ProductWriter:
         self.max_updated: datetime | None = None
         self.rows_written = 0
 
+    @staticmethod
+    def _load_pins(product_ids: list[int]) -> PagePins:
+        prices = load_pins(Price, Price.all_objects.filter(product_id__in=product_ids).values("pk"))
+        owners = (
+            dict(Price.all_objects.filter(pk__in=list(prices.by_object)).values_list("pk", "product_id"))
+            if prices.by_object
+            else {}
+        )
+        return PagePins(load_pins(Product, product_ids), prices.signatures_by(owners))
+
     def map_page(self, rows: list[dict], kind: str | None) -> list[tuple[ErpProduct, str]]:
         mapped = []
         for row in rows:
@@ -253,11 +277,11 @@ class ProductWriter:
                 external_id__in=[p.erp_id for p, _ in mapped],
             ).only("id", "external_id", "object_id", "content_hash", "remote_updated_at")
         }
-        pins = load_pins(Product, [b.object_id for b in bindings.values()])
+        pins = self._load_pins([b.object_id for b in bindings.values()])
         changed = []
         for product, digest in mapped:
             binding = bindings.get(product.erp_id)
-            if binding is not None and binding.content_hash == pins.pinned_hash(binding.object_id, digest):
+            if binding is not None and binding.content_hash == pins.hash(binding.object_id, digest):
                 self.run.unchanged += 1
             elif (
                 binding is not None
@@ -278,7 +302,7 @@ class ProductWriter:
         except DryRunRollback:
             pass
 
-    def _apply(self, changed: list[tuple[ErpProduct, str]], bindings: dict[str, Binding], pins: Pins) -> None:
+    def _apply(self, changed: list[tuple[ErpProduct, str]], bindings: dict[str, Binding], pins: PagePins) -> None:
         """Plain tuples all the way down: building model instances costs more than the database here."""
         now = timezone.now()
         erp_ids = [p.erp_id for p, _ in changed]
@@ -341,8 +365,8 @@ class ProductWriter:
                 archived_at,
                 now,
             )
-            if local is not None and local[0] in pins:
-                row = tuple(pins.apply(local[0], dict(zip(PRODUCT_COLUMNS, row, strict=True))).values())
+            if local is not None and local[0] in pins.products:
+                row = tuple(pins.products.apply(local[0], dict(zip(PRODUCT_COLUMNS, row, strict=True))).values())
             if local is None:
                 creates.append(row)
                 taken[erp_product.article] = (
@@ -363,7 +387,7 @@ class ProductWriter:
                 Product.objects.filter(erp_id__in=[row[0] for row in creates]).values_list("erp_id", "pk")
             )
         update_rows(Product, PRODUCT_COLUMNS, sorted(updates, key=lambda row: row[-1]))
-        pins.record_conflicts()
+        pins.products.record_conflicts()
         pk_of = {p.erp_id: pks.get(p.erp_id) or locals_[p.erp_id][0] for p, _ in accepted}
         upsert_children(self._children(accepted, pk_of), now)
         copy_rows(
@@ -377,7 +401,7 @@ class ProductWriter:
                     p.erp_id,
                     "",
                     p.updated_at,
-                    pins.pinned_hash(pk_of[p.erp_id], digest),
+                    pins.hash(pk_of[p.erp_id], digest),
                     now,
                 )
                 for p, digest in accepted
