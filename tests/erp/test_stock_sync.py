@@ -191,3 +191,50 @@ def test_stock_sync_and_reservations_lock_rows_in_one_order(backend, ms):
     assert {float(v) for v in StockLevel.objects.filter(product__in=goods, warehouse=store).values_list("on_hand", flat=True)} == {1000}
     # The refresh's first statement on the stock rows is the lock, in primary-key order, before any write.
     assert "FOR UPDATE" in sync_queries[0] and 'ORDER BY "catalog_stocklevel"."id" ASC' in sync_queries[0]
+
+
+def test_a_refresh_racing_another_writer_for_a_new_row_does_not_fail(backend, ms):
+    """The 4-minute stock sync and a widget's on-demand refresh may both create the same new stock row:
+    the second waits for the first and leaves the row to it instead of failing on the unique key."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from catalog.models import Warehouse
+    from integration.erp.moysklad.stock_sync import refresh_products
+
+    sync_catalog(backend, full=True)
+    sync_stock(backend, full=True)
+    cable = Product.objects.get(article="VVGNG-3X2.5")
+    store = Warehouse.objects.get(name="Москва")
+    StockLevel.objects.filter(product=cable, warehouse=store).delete()
+    held, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other_writer():
+        try:
+            with transaction.atomic():
+                StockLevel.objects.create(product=cable, warehouse=store, on_hand=1)
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def refresh():
+        try:
+            refresh_products(backend, [cable.pk])
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=other_writer), threading.Thread(target=refresh)]
+    threads[0].start()
+    assert held.wait(10)
+    threads[1].start()
+    _wait_for_waiters(1)  # the refresh's insert waits for the other writer's row
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert StockLevel.objects.filter(product=cable, warehouse=store).count() == 1

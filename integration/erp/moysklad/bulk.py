@@ -16,10 +16,12 @@ def copy_rows(
     *,
     conflict: Sequence[str] = (),
     update: Sequence[str] = (),
+    skip_duplicates: bool = False,
 ) -> None:
     """Insert `rows` (tuples in `columns` order, db column names).
 
     With `conflict` columns: rows clashing with existing ones are skipped, or update `update` columns.
+    With `skip_duplicates`: rows clashing with any unique constraint (partial ones too) are skipped.
     Call it inside the caller's transaction (the temporary table lives until the commit).
     """
     rows = list(rows)
@@ -37,12 +39,12 @@ def copy_rows(
                 update_fields=[fields[c] for c in update],
             )
         else:
-            model.objects.bulk_create(objects, ignore_conflicts=bool(conflict))
+            model.objects.bulk_create(objects, ignore_conflicts=bool(conflict) or skip_duplicates)
         return
     column_list = ", ".join(columns)
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor: COPY is not part of Django's API
-        if not conflict:
+        if not conflict and not skip_duplicates:
             with raw.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -55,12 +57,12 @@ def copy_rows(
         with raw.copy(f"COPY {temp} ({column_list}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        target = ", ".join(conflict)
+        target = f"({', '.join(conflict)}) " if conflict else ""
         action = (
             "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in update) if update else "DO NOTHING"
         )
         cursor.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {temp} ON CONFLICT ({target}) {action}"
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {temp} ON CONFLICT {target}{action}"
         )
         cursor.execute(f"DROP TABLE pg_temp.{temp}")
 

@@ -115,7 +115,9 @@ class StockWriter:
             if self.dry_run:
                 return
             pins.record_conflicts()
-            copy_rows(StockLevel, STOCK_COLUMNS, create)
+            # New rows in key order; one another writer (an on-demand refresh) inserted first is left to it.
+            create.sort(key=lambda row: (row[0], row[1], row[2] or 0))
+            copy_rows(StockLevel, STOCK_COLUMNS, create, skip_duplicates=True)
             update_rows(
                 StockLevel, ["on_hand", "reserved", "expected", "snapshot_at"], sorted(update, key=lambda r: r[-1])
             )
