@@ -1,17 +1,20 @@
 """Issue 11 item 9: every sync that writes a synced field keeps the values staff pinned (overrides),
 records a conflict when the ERP disagrees, loads the pins once per batch, and still skips unchanged rows."""
 
+import json
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Price, Product, StockLevel, Warehouse
-from integration.erp.moysklad.catalog_sync import sync_catalog, sync_prices, sync_warehouses, upsert_product
+from integration.erp.moysklad.catalog_sync import sync_catalog, sync_prices, sync_warehouses
 from integration.erp.moysklad.stock_sync import sync_stock
-from integration.models import Conflict, Override, SyncRun
+from integration.erp.moysklad.webhooks import process_webhook
+from integration.models import Conflict, InboxMessage, Override, SyncRun
 from integration.overrides import lift_override, pin_value
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -24,6 +27,12 @@ def staff(db):
 
 def _conflict(obj, field: str) -> Conflict:
     return Conflict.objects.get(object_id=obj.pk, field=field, content_type__model=obj._meta.model_name)
+
+
+def _event(ms, kind: str, entity_id: str) -> dict:
+    """A MoySklad webhook body: one UPDATE of one entity."""
+    href = f"{ms.url}/api/remap/1.2/entity/{kind}/{entity_id}"
+    return {"events": [{"meta": {"type": kind, "href": href}, "action": "UPDATE", "accountId": "acc"}]}
 
 
 def _override_queries(ctx) -> int:
@@ -51,9 +60,15 @@ def test_catalog_sync_and_product_webhook_keep_a_pinned_name(backend, ms, staff)
     assert again.updated == 0 and again.unchanged >= 1
     assert _conflict(cable, "name").occurrences == 1
 
-    # The product webhook goes through the same writer.
+    # The product webhook (stored by the endpoint, handled by the inbox worker) goes through the same writer.
     ms.control("moysklad/product", {"article": "VVGNG-3X2.5", "name": "Кабель ВВГнг ещё новее"})
-    upsert_product(backend, "product", cable.erp_id)
+    response = Client().post(
+        "/hooks/moysklad/hook-secret-1/?requestId=pin-1",
+        json.dumps(_event(ms, "product", cable.erp_id)),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    process_webhook(InboxMessage.objects.get(message_id="pin-1"))
     cable.refresh_from_db()
     assert cable.name == "Кабель ВВГ (наш)"
     assert Conflict.objects.filter(object_id=cable.pk, field="name", erp_value="Кабель ВВГнг ещё новее").exists()
