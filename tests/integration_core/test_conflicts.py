@@ -108,3 +108,28 @@ def test_derived_field_conflicts_are_closed_without_touching_the_object(company,
     assert conflict.status == "resolved"
     company.refresh_from_db()
     assert company.name == "ООО Ромашка"
+
+
+def test_batch_pins_load_once_keep_pinned_values_and_record_conflicts(company, staff, django_assert_num_queries):
+    from integration.overrides import lift_override, load_pins
+
+    other = Counterparty.objects.create(name="ООО Лютик", inn="7702070139", kpp="770201001")
+    pin = pin_value(company, "name", "Ромашка (VIP)", author=staff, reason="клиент просил")
+    with django_assert_num_queries(1):
+        pins = load_pins(Counterparty, [company.pk, other.pk])
+    assert company.pk in pins and other.pk not in pins
+    remote = {"name": "ООО Ромашка", "kpp": "770801001"}
+    assert pins.apply(company.pk, remote) == {"name": "Ромашка (VIP)", "kpp": "770801001"}
+    assert pins.apply(other.pk, {"name": "ООО Лютик"}) == {"name": "ООО Лютик"}
+    assert pins.apply(company.pk, {"name": "Ромашка (VIP)"}) == {"name": "Ромашка (VIP)"}  # agrees: no conflict
+    assert not Conflict.objects.exists()  # queued until recorded
+    assert pins.record_conflicts() == 1
+    conflict = Conflict.objects.get()
+    assert (conflict.field, conflict.erp_value, conflict.crm_value, conflict.policy, conflict.status) == (
+        "name", "ООО Ромашка", "Ромашка (VIP)", "override", "open"
+    )
+    assert pins.pinned_hash(other.pk, "d" * 64) == "d" * 64
+    pinned = pins.pinned_hash(company.pk, "d" * 64)
+    assert len(pinned) == 64 and pinned != "d" * 64
+    lift_override(pin, user=staff)
+    assert load_pins(Counterparty, [company.pk]).pinned_hash(company.pk, "d" * 64) == "d" * 64
