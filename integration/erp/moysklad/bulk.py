@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.db import connection, models, transaction
+import psycopg
+from django.db import IntegrityError, connection, models, transaction
 
 
 def copy_rows(
@@ -42,6 +43,12 @@ def copy_rows(
             model.objects.bulk_create(objects, ignore_conflicts=bool(conflict) or skip_duplicates)
         return
     column_list = ", ".join(columns)
+    if skip_duplicates and not conflict:
+        try:  # the fast path, in a savepoint; a clash is rare (a concurrent writer of the same rows)
+            copy_rows(model, columns, rows)
+            return
+        except (IntegrityError, psycopg.errors.IntegrityError):
+            pass
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor: COPY is not part of Django's API
         if not conflict and not skip_duplicates:

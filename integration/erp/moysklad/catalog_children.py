@@ -23,6 +23,7 @@ class DesiredChildren:
     """What the ERP lists for a batch of products, in our ids."""
 
     product_ids: list[int]
+    new_ids: set[int] = field(default_factory=set)  # created just now: no children to look up
     barcodes: dict[str, tuple[int, str]] = field(default_factory=dict)  # value → (product, kind)
     packs: dict[int, list[tuple[int, Decimal, str, str | None]]] = field(default_factory=dict)
     prices: dict[tuple[int, int], Decimal] = field(default_factory=dict)  # (product, list) → amount
@@ -35,10 +36,11 @@ def upsert_children(desired: DesiredChildren, now: datetime) -> None:
     ids = desired.product_ids
     if not ids:
         return
-    _upsert_barcodes(ids, desired.barcodes)
-    _upsert_packs(ids, desired.packs)
-    upsert_prices(ids, desired.prices, desired.erp_price_lists, now)
-    _upsert_components(ids, desired.components)
+    known = [pk for pk in ids if pk not in desired.new_ids]
+    _upsert_barcodes(known, desired.barcodes)
+    _upsert_packs(ids, known, desired.packs)
+    upsert_prices(known, desired.prices, desired.erp_price_lists, now)
+    _upsert_components(known, desired.components)
 
 
 def _deactivate(model, pks: list[int]) -> None:
@@ -69,11 +71,13 @@ def _upsert_barcodes(ids: list[int], wanted: dict[str, tuple[int, str]]) -> None
     copy_rows(Barcode, ("product_id", "value", "kind", "active"), creates, conflict=("value",))
 
 
-def _upsert_packs(ids: list[int], wanted: dict[int, list[tuple[int, Decimal, str, str | None]]]) -> None:
+def _upsert_packs(
+    ids: list[int], known: list[int], wanted: dict[int, list[tuple[int, Decimal, str, str | None]]]
+) -> None:
     existing: dict[int, list[tuple]] = {}
-    for row in Pack.all_objects.filter(product_id__in=ids).order_by("-active", "pk").values_list(
+    for row in Pack.all_objects.filter(product_id__in=known).order_by("-active", "pk").values_list(
         "pk", "product_id", "unit_id", "factor", "barcode", "erp_id", "active"
-    ):
+    ):  # an empty `known` runs no query
         existing.setdefault(row[1], []).append(row)
     off, updates, creates = [], [], []
     for product_id in ids:

@@ -389,7 +389,9 @@ class ProductWriter:
         update_rows(Product, PRODUCT_COLUMNS, sorted(updates, key=lambda row: row[-1]))
         pins.products.record_conflicts()
         pk_of = {p.erp_id: pks.get(p.erp_id) or locals_[p.erp_id][0] for p, _ in accepted}
-        upsert_children(self._children(accepted, pk_of), now)
+        children = self._children(accepted, pk_of)
+        children.new_ids = {pk_of[row[0]] for row in creates}
+        upsert_children(children, now)
         copy_rows(
             Binding,
             BINDING_COLUMNS,
