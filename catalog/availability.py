@@ -5,7 +5,8 @@ reserve the ERP has not seen yet (orders' pending reservations); it is counted i
 `available == on_hand - reserved + expected` holds for every figure returned.
 
 A kit has no stock of its own: per warehouse, and in total, it is the minimum over its components of
-⌊component available / quantity per kit⌋. Batch-tracked stock is summed over batches for the product
+⌊component available / quantity per kit⌋ (components the ERP dropped are deactivated and not counted:
+`KitComponent.objects` reads active ones only). Batch-tracked stock is summed over batches for the product
 figure; `get_batch_availability` gives it per batch.
 
 Two queries for any number of products (kit components, then aggregated stock rows).
