@@ -150,12 +150,12 @@ class Pins:
     """The active overrides of a batch of rows of one model, loaded in one query, for syncs that write
     rows in bulk (tuples, not instances). Usage, inside the sync's transaction::
 
-        pins = load_pins(Counterparty, [pk for pk in local_pks])
+        pins = load_pins(Counterparty, local_pks)
         values = pins.apply(pk, {"name": remote.name, "kpp": remote.kpp})  # pinned fields keep the pin
         ...write `values`...
         pins.record_conflicts()  # one conflict per pinned field the remote side disagrees with
 
-    `signature(pk)` is a short text that changes whenever the object's pins change (added, edited,
+    `signature(pk)` is a digest that changes whenever the object's pins change (added, edited,
     lifted, expired); a sync that skips unchanged rows by a content hash folds it into the hash
     (`pinned_hash`), so a pin lifted since the last run makes the row count as changed again and the
     remote value is restored.
