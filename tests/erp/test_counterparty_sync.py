@@ -115,3 +115,29 @@ def test_dry_run_writes_nothing_and_one_counterparty_can_be_applied(catalog, ms)
     outcome = apply_counterparty(catalog, erp["id"])
     assert outcome.created == 1 and Counterparty.objects.get().erp_id == erp["id"]
     assert apply_counterparty(catalog, erp["id"]).unchanged == 1
+
+
+def test_a_pinned_segment_survives_the_erps_new_price_type(catalog, ms):
+    from django.contrib.auth import get_user_model
+
+    from integration.models import Conflict
+    from integration.overrides import pin_value
+
+    sync_counterparties(catalog, full=True)
+    erp = _erp(ms, "СтройЭлектро»")
+    local = Counterparty.objects.get(erp_id=erp["id"])
+    staff = get_user_model().objects.create_user("ops", password="x", is_staff=True)
+    retail = Segment.objects.create(name="Договорной", code="contract", price_list=PriceList.objects.get(code="retail"))
+    pin_value(local, "segment", retail, author=staff, reason="договорные цены до конца года")
+    dealer = _price_type(ms, "dealer")
+    raw(ms, "PUT", f"/entity/counterparty/{erp['id']}", body={"priceType": {"meta": dealer["meta"]},
+                                                               "legalTitle": "ООО «СтройЭлектро» (новое)"})
+
+    run = sync_counterparties(catalog)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.details
+    local.refresh_from_db()
+    assert local.segment_id == retail.pk  # pinned by staff
+    assert local.full_name == "ООО «СтройЭлектро» (новое)"  # not pinned: the ERP's
+    conflict = Conflict.objects.get(object_id=local.pk, field="segment", content_type__model="counterparty")
+    assert (conflict.policy, conflict.status) == ("override", "open")

@@ -42,6 +42,7 @@ from integration.erp.moysklad.catalog_sync import MAX_ERRORS_KEPT, note_error
 from integration.erp.moysklad.cursors import get_cursor, set_cursor
 from integration.erp.types import ErpContactPerson, ErpCounterparty
 from integration.models import Backend, SyncRun
+from integration.overrides import load_pins
 from integration.syncruns import sync_run
 
 CURSOR = "moysklad.counterparties"
@@ -213,13 +214,16 @@ def apply_remote_fields(
 
     The one place remote values meet local rows: staff overrides (pinned values) are applied here.
     """
+    pins = load_pins(Counterparty, [counterparty.pk for counterparty, _ in pairs])
     changed: list[tuple[Counterparty, list[str]]] = []
-    for counterparty, values in pairs:
+    for counterparty, remote in pairs:
+        values = pins.apply(counterparty.pk, remote)
         fields = [name for name, value in values.items() if getattr(counterparty, name) != value]
         for name in fields:
             setattr(counterparty, name, values[name])
         if fields:
             changed.append((counterparty, fields))
+    pins.record_conflicts()
     return changed
 
 
