@@ -41,7 +41,7 @@ class Command(BaseCommand):
 def _create_missing(model, records: list, key, *, history: bool = False) -> int:
     """bulk_create the records whose natural key is not in the table yet (rows a sync already created are
     kept as they are); returns how many were created."""
-    existing = set(model.objects.values_list(*key.fields, flat=len(key.fields) == 1) if key.fields else ())
+    existing = set(model._default_manager.values_list(*key.fields, flat=len(key.fields) == 1) if key.fields else ())
     missing = [r for r in records if key(r) not in existing]
     if history:
         bulk_create_with_history(missing, model, batch_size=1000, default_change_reason="demo company")
