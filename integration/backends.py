@@ -35,9 +35,11 @@ def resume_backend(backend: Backend, *, user=None) -> Backend:
 
 
 def backend_for_webhook_secret(kind: str, secret: str) -> Backend | None:
-    """The active backend of `kind` whose webhook URL carries `secret` (compared in constant time)."""
+    """The active backend of `kind` whose webhook URL carries `secret` (compared in constant time, as UTF-8 bytes:
+    a URL may carry any character)."""
+    given = secret.encode("utf-8", errors="surrogatepass")
     for backend in Backend.objects.filter(kind=kind, active=True):
         expected = str((backend.settings or {}).get("webhook_secret") or "")
-        if expected and hmac.compare_digest(expected, secret):
+        if expected and hmac.compare_digest(expected.encode("utf-8", errors="surrogatepass"), given):
             return backend
     return None

@@ -11,10 +11,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import IntegrityError, connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import journal
 from .errors import BackendPaused, RetryableError
@@ -48,6 +51,51 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+class BadWebhook(ValueError):
+    """A webhook request refused at the door: `field` names the part (body, requestId, query), `reason` says why."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def webhook_body(request: HttpRequest) -> bytes:
+    """The request body, or BadWebhook when it is over DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    try:
+        return request.body
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise BadWebhook("body", str(_("larger than %(limit)s bytes") % {"limit": limit})) from None
+
+
+def query_param(request: HttpRequest, name: str) -> str | None:
+    """One query parameter, or BadWebhook when the query string has more fields than Django parses."""
+    try:
+        return request.GET.get(name)
+    except TooManyFieldsSent:
+        raise BadWebhook("query", str(_("too many parameters"))) from None
+
+
+def refuse_webhook(request: HttpRequest, error: BadWebhook, backend: Backend | None, *, started: float | None = None):
+    """400 problem+json naming the field and the reason; journaled, nothing stored."""
+    body = {
+        "type": "urn:amoerp:problem:bad-webhook",
+        "title": str(_("The webhook request is malformed")),
+        "status": 400,
+        "detail": str(error),
+        "errors": {error.field: [error.reason]},
+    }
+    response = JsonResponse(body, status=400, content_type="application/problem+json")
+    journal.journal_incoming(request, response, backend, started=started)
+    return response
+
+
+def _without_nul(text: str) -> str:
+    # PostgreSQL text and jsonb cannot hold U+0000; a header carrying one is kept without it.
+    return text.replace("\x00", "")
+
+
 def store_webhook(
     *,
     source: str,
@@ -64,7 +112,8 @@ def store_webhook(
     body = bytes(body or b"")
     dedup_key = f"id:{message_id}" if message_id else f"sha256:{body_hash(body)}"
     known = journal.secrets.credential_values(backend.credentials) if backend else []
-    kept_headers = dict(list(journal.secrets.mask_headers(headers or {}, known).items())[:_KEPT_HEADER_LIMIT])
+    masked = journal.secrets.mask_headers(headers or {}, known).items()
+    kept_headers = {_without_nul(str(k)): _without_nul(str(v)) for k, v in list(masked)[:_KEPT_HEADER_LIMIT]}
     try:
         with transaction.atomic():
             message = InboxMessage.objects.create(
@@ -73,7 +122,7 @@ def store_webhook(
                 message_id=(message_id or "")[:255],
                 dedup_key=dedup_key[:255],
                 body=body,
-                content_type=(content_type or "")[:128],
+                content_type=_without_nul(content_type or "")[:128],
                 headers=kept_headers,
             )
         return message, True

@@ -79,8 +79,8 @@ def _text(body: bytes | str | None) -> str:
     if body is None:
         return ""
     if isinstance(body, bytes):
-        return body.decode("utf-8", errors="replace")
-    return str(body)
+        body = body.decode("utf-8", errors="replace")
+    return str(body).replace("\x00", "\\x00")  # PostgreSQL text cannot hold U+0000: shown escaped
 
 
 def build_entry(exchange: Exchange, backend: Backend | None, correlation: Correlation | None) -> JournalEntry:

@@ -30,27 +30,34 @@ STATE_MAX_AGE = 20 * 60  # an authorization code lives 20 minutes
 @csrf_exempt
 @require_POST
 def receive_webhook(request: HttpRequest, secret: str) -> HttpResponse:
-    """Store and answer at once (amoCRM waits 2 s); the inbox worker re-reads and applies."""
+    """Store and answer at once (amoCRM waits 2 s); the inbox worker re-reads and applies.
+
+    A body amoCRM would not send is refused with 400 and the reason, never a 5xx (amoCRM disables a hook that
+    keeps failing); nothing is stored for it, the journal keeps the request.
+    """
     request._journal_started = timezone.now()
     backend = backend_for_webhook_secret(Backend.Kind.AMOCRM, secret)
     if backend is None:
         return HttpResponse(status=404)
-    body = request.body
+    # The journal masks the backend's credentials; the URL secret lives in settings, so hand it over too.
+    journaled = copy(backend)
+    journaled.credentials = {**backend.credentials, "webhook_secret": secret}
     try:
-        message_id = dedup_key(webhook_events(parse_bracket_body(body)), body)
-    except WebhookParseError:
-        message_id = None  # stored by body hash; the worker will reject it with the parse error
-    message, created = inbox.store_webhook(source=SOURCE, backend=backend, message_id=message_id, body=body,
-                                           content_type=request.content_type or "", headers=dict(request.headers))
+        body = inbox.webhook_body(request)
+        events = webhook_events(parse_bracket_body(body))
+    except WebhookParseError as exc:
+        return inbox.refuse_webhook(request, inbox.BadWebhook("body", str(exc)), journaled)
+    except inbox.BadWebhook as exc:
+        return inbox.refuse_webhook(request, exc, journaled)
+    message, created = inbox.store_webhook(source=SOURCE, backend=backend, message_id=dedup_key(events, body),
+                                           body=body, content_type=request.content_type or "",
+                                           headers=dict(request.headers))
     if not created and message.status == InboxMessage.Status.PROCESSED:
         # amoCRM timestamps are whole seconds: a second change within the same second (e.g. products relinked)
         # produces an identical body. Processing re-reads the lead and skips what is already applied, so
         # running it once more is harmless — and it catches that change.
         inbox.replay([message])
     response = HttpResponse(status=200)
-    # The journal masks the backend's credentials; the URL secret lives in settings, so hand it over too.
-    journaled = copy(backend)
-    journaled.credentials = {**backend.credentials, "webhook_secret": secret}
     journal_incoming(request, response, journaled)
     return response
 

@@ -81,3 +81,85 @@ def test_sandbox_delivers_webhooks_with_retries(backend, ms, live_server):
     message = InboxMessage.objects.get(source="moysklad")
     assert message.message_id == drained["log"][-1]["requestId"]
     assert json.loads(bytes(message.body))["events"][0]["meta"]["href"].endswith(product.erp_id)
+
+
+# Input MoySklad would never send, over real HTTP: never a 5xx (MoySklad drops a hook after failed retries),
+# malformed bodies and request ids answered 400 with the reason, nothing stored for them.
+
+MS_SECRET = "ms-hook-secret-7"
+MS_PATH = f"/hooks/moysklad/{MS_SECRET}/?requestId=req-odd"
+JSON = {"Content-Type": "application/json"}
+MS_GOOD = json.dumps({"events": [{"meta": {"type": "product", "href": "https://x/entity/product/1"},
+                                  "action": "UPDATE", "accountId": "acc"}]}).encode()
+
+
+@pytest.fixture
+def ms_hooks(db):
+    from integration.models import Backend
+
+    return Backend.objects.create(name="ms-hooks", kind=Backend.Kind.MOYSKLAD, base_url="https://ms.example/api",
+                                  credentials={"token": "t0ken-ms-123"}, settings={"webhook_secret": MS_SECRET})
+
+
+MS_MALFORMED = {
+    "not utf-8": (MS_PATH, b"\xff\xfe\x00\x01garbage", "body"),
+    "nested 10,000 arrays deep": (MS_PATH, b'{"events": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "body"),
+    "not JSON": (MS_PATH, b"events=1", "body"),
+    "a JSON list": (MS_PATH, b"[1, 2]", "body"),
+    "no events": (MS_PATH, b'{"auditContext": {}}', "events"),
+    "events not a list of objects": (MS_PATH, b'{"events": [1]}', "events"),
+    "an empty body": (MS_PATH, b"", "body"),
+    "a NUL in the request id": (f"/hooks/moysklad/{MS_SECRET}/?requestId=a%00b", MS_GOOD, "requestId"),
+    "a request id of 300 characters": (f"/hooks/moysklad/{MS_SECRET}/?requestId={'r' * 300}", MS_GOOD, "requestId"),
+    "5,000 query parameters": (MS_PATH + "&" + "a=1&" * 5000, MS_GOOD, "query"),
+}
+
+
+@pytest.mark.parametrize("case", MS_MALFORMED)
+def test_malformed_moysklad_webhooks_get_400_with_the_reason(ms_hooks, live_server, case):
+    from integration.models import JournalEntry
+    from tests.integration_core.rawhttp import send
+
+    target, body, field = MS_MALFORMED[case]
+    answer = send(live_server.url, target, body, headers=JSON)
+    assert answer.status == 400, (answer.status, answer.body[:300])
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["errors"][field], answer.json()
+    assert not InboxMessage.objects.exists()
+    assert JournalEntry.objects.filter(backend=ms_hooks, status_code=400).exists()
+    assert send(live_server.url, MS_PATH, MS_GOOD, headers=JSON).status == 200  # the endpoint still works
+    assert InboxMessage.objects.get().message_id == "req-odd"
+
+
+def test_moysklad_body_over_the_size_limit_gets_400(ms_hooks, live_server):
+    from tests.integration_core.rawhttp import send
+
+    body = b'{"events": [], "x": "' + b"a" * 3_000_000 + b'"}'
+    answer = send(live_server.url, MS_PATH, body, headers=JSON)
+    assert answer.status == 400 and "body" in answer.json()["errors"]
+    assert not InboxMessage.objects.exists()
+
+
+@pytest.mark.parametrize("target,headers", [
+    (MS_PATH, {"Content-Type": "text/plain"}),
+    (MS_PATH, {"Content-Type": "multipart/form-data; boundary="}),
+    (MS_PATH, {"Content-Type": b"application/json\x00\xff"}),
+    (MS_PATH, {**JSON, "X-Lognex": b"a\x00b", "X-Other": b"\xff"}),
+    (MS_PATH + "&x=%ff%fe&y=%zz", JSON),
+    (f"/hooks/moysklad/{MS_SECRET}/", JSON),  # no requestId: deduplicated by the body
+])
+def test_odd_headers_and_query_strings_are_not_an_error(ms_hooks, live_server, target, headers):
+    from tests.integration_core.rawhttp import send
+
+    answer = send(live_server.url, target, MS_GOOD, headers=headers)
+    assert answer.status == 200, (answer.status, answer.body[:300])
+    message = InboxMessage.objects.get()
+    assert "\x00" not in message.content_type and "\x00" not in json.dumps(message.headers)
+
+
+@pytest.mark.parametrize("secret", ["%D0%B6%D0%B6", "%00", "%ff"])
+def test_odd_moysklad_secrets_are_404(ms_hooks, live_server, secret):
+    from tests.integration_core.rawhttp import send
+
+    assert send(live_server.url, f"/hooks/moysklad/{secret}/", MS_GOOD, headers=JSON).status == 404
+    assert not InboxMessage.objects.exists()

@@ -30,15 +30,23 @@ CATALOG_TYPES = ("product", "service", "bundle")
 @csrf_exempt
 @require_POST
 def receive_webhook(request: HttpRequest, secret: str) -> HttpResponse:
+    """Store and answer at once; a request MoySklad would not send is refused with 400 and the reason (never a 5xx,
+    nothing stored, the journal keeps it)."""
     request._journal_started = timezone.now()
     backend = backend_for_webhook_secret(Backend.Kind.MOYSKLAD, secret)
     if backend is None:
         return HttpResponse(status=404)
+    try:
+        request_id = checked_request_id(inbox.query_param(request, "requestId"))
+        body = inbox.webhook_body(request)
+        parse_body(body)
+    except inbox.BadWebhook as exc:
+        return inbox.refuse_webhook(request, exc, backend)
     inbox.store_webhook(
         source=SOURCE,
         backend=backend,
-        message_id=request.GET.get("requestId") or None,
-        body=request.body,
+        message_id=request_id,
+        body=body,
         content_type=request.content_type or "",
         headers=dict(request.headers),
     )
@@ -47,19 +55,51 @@ def receive_webhook(request: HttpRequest, secret: str) -> HttpResponse:
     return response
 
 
+def checked_request_id(value: str | None) -> str | None:
+    """MoySklad's requestId (a UUID): printable, at most 255 characters; absent → deduplicated by the body."""
+    if not value:
+        return None
+    if len(value) > 255:
+        raise inbox.BadWebhook("requestId", "longer than 255 characters")
+    if not value.isprintable():
+        raise inbox.BadWebhook("requestId", "contains control characters")
+    return value
+
+
+def parse_body(body: bytes) -> list[dict]:
+    """The events of a webhook body `{"auditContext": …, "events": [{"meta": {…}, "action": …}, …]}`;
+    BadWebhook (field, reason) for anything else."""
+    if not body:
+        raise inbox.BadWebhook("body", "empty")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise inbox.BadWebhook("body", f"not UTF-8 (byte {exc.start})") from exc
+    except ValueError as exc:
+        raise inbox.BadWebhook("body", f"not JSON: {exc}") from exc
+    except RecursionError:
+        raise inbox.BadWebhook("body", "nested too deep") from None
+    if not isinstance(data, dict):
+        raise inbox.BadWebhook("body", f"a JSON object expected, got {type(data).__name__}")
+    events = data.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, dict) and isinstance(e.get("meta"), dict) for e in events):
+        raise inbox.BadWebhook("events", "a list of objects with `meta` expected")
+    return events
+
+
 @inbox.handler(SOURCE)
 def process_webhook(message: InboxMessage) -> None:
     """Apply each referenced entity after re-reading it (catalog item, customer order, demand, payment)."""
     if message.backend is None:
         raise PermanentError("webhook without a backend")
     try:
-        body = json.loads(bytes(message.body).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PermanentError(f"webhook body is not JSON: {exc}") from exc
+        events = parse_body(bytes(message.body))
+    except inbox.BadWebhook as exc:
+        raise PermanentError(str(exc)) from exc
     backend = message.backend
     adapter = MoySkladAdapter(backend)
-    for event in body.get("events") or []:
-        meta = event.get("meta") or {}
+    for event in events:
+        meta = event["meta"]
         kind, action = meta.get("type"), event.get("action")
         entity_id = href_id(meta.get("href") or "")
         if not kind or not entity_id:
