@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Backend, OutboxEvent
+from .wakeup import QUEUES, notify
 
 
 def pause_backend(backend: Backend, *, reason: str = "", user=None) -> Backend:
@@ -31,6 +32,8 @@ def resume_backend(backend: Backend, *, user=None) -> Backend:
         OutboxEvent.objects.filter(
             backend=backend, status=OutboxEvent.Status.PENDING, attempts=0, next_attempt_at__gt=timezone.now()
         ).update(next_attempt_at=timezone.now())
+        for queue in QUEUES:
+            notify(queue)
     return backend
 
 

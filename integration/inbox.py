@@ -20,8 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import journal
-from .errors import BackendPaused, RetryableError
+from .errors import BackendPaused, PermanentError, RetryableError
+from .leases import heartbeat
 from .models import Backend, InboxMessage
+from .wakeup import notify
 
 logger = logging.getLogger(__name__)
 Status = InboxMessage.Status
@@ -119,12 +121,14 @@ def store_webhook(
             message = InboxMessage.objects.create(
                 source=source,
                 backend=backend,
+                max_attempts=int(_setting("INBOX_MAX_ATTEMPTS", 8)),
                 message_id=(message_id or "")[:255],
                 dedup_key=dedup_key[:255],
                 body=body,
                 content_type=_without_nul(content_type or "")[:128],
                 headers=kept_headers,
             )
+            notify("inbox")
         return message, True
     except IntegrityError:
         InboxMessage.objects.filter(source=source, dedup_key=dedup_key[:255]).update(duplicates=F("duplicates") + 1)
@@ -137,8 +141,6 @@ def accept_webhook(request, *, source: str, backend: Backend | None, message_id:
     Processing happens later in a worker (`process_inbox`), so amoCRM's 2 s and MoySklad's 1.5 s
     limits are met whatever the handler costs.
     """
-    from django.http import JsonResponse
-
     started = time.monotonic()
     message, created = store_webhook(
         source=source,
@@ -157,7 +159,20 @@ def _setting(name: str, default):
     return settings.AMOERP.get(name, default)
 
 
+def lease_seconds() -> float:
+    return float(_setting("INBOX_LEASE_SECONDS", 120))
+
+
+def _lease_until() -> ExpressionWrapper:
+    return ExpressionWrapper(Now() + timedelta(seconds=lease_seconds()), output_field=DateTimeField())
+
+
 def claim(worker: str, limit: int, *, source: str | None = None) -> list[InboxMessage]:
+    """Lease up to `limit` due messages; every claim counts as an attempt.
+
+    A message whose lease expired (its worker stopped or was killed mid-processing) is rejected at its attempt
+    limit, else claimed alone, so a message that kills its worker cannot take a whole batch down with it again.
+    """
     now = Now()  # the database's clock: leases mean the same on every host
     due = (
         Q(status__in=[Status.RECEIVED, Status.FAILED], next_attempt_at__lte=now)
@@ -169,22 +184,57 @@ def claim(worker: str, limit: int, *, source: str | None = None) -> list[InboxMe
             candidates = candidates.filter(source=source)
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        ids = list(candidates.values_list("id", flat=True)[:limit])
+        rows = list(candidates.values_list("id", "status", "lease_owner", "attempts", "max_attempts")[:limit])
+        expired = [row for row in rows if row[1] == Status.PROCESSING]
+        for message_id, _status, owner, attempts, limit_ in expired:
+            if attempts >= limit_:
+                InboxMessage.objects.filter(pk=message_id).update(
+                    status=Status.REJECTED, lease_owner="", lease_expires_at=None,
+                    error=f"attempt {attempts} of {limit_}: lease of {owner} expired before an outcome was recorded "
+                    "(the worker stopped or was killed); attempt limit reached",
+                )
+                logger.warning("inbox: message %s rejected: its worker stopped during %s attempt(s)", message_id, attempts)
+        retried = [row for row in expired if row[3] < row[4]][:1]
+        ids = [row[0] for row in (retried or [row for row in rows if row[1] != Status.PROCESSING])]
         if not ids:
             return []
-        InboxMessage.objects.filter(pk__in=ids).update(
-            status=Status.PROCESSING,
-            lease_owner=worker,
-            lease_expires_at=ExpressionWrapper(
-                Now() + timedelta(seconds=float(_setting("INBOX_LEASE_SECONDS", 120))), output_field=DateTimeField()
-            ),
-            attempts=F("attempts") + 1,
+        # Still due: without row locks (SQLite) a concurrent claimer may have taken some of them meanwhile.
+        InboxMessage.objects.filter(due, pk__in=ids).update(
+            status=Status.PROCESSING, lease_owner=worker, lease_expires_at=_lease_until(), attempts=F("attempts") + 1
         )
-    return list(InboxMessage.objects.select_related("backend").filter(pk__in=ids).order_by("id"))
+    leased = InboxMessage.objects.filter(pk__in=ids, status=Status.PROCESSING, lease_owner=worker)
+    return list(leased.select_related("backend").order_by("id"))
+
+
+def renew_leases(worker: str, ids: list[int]) -> int:
+    """Extend this worker's live leases among `ids` (rows locked by someone else are skipped, never waited for)."""
+    with transaction.atomic():
+        owned = InboxMessage.objects.filter(pk__in=ids, status=Status.PROCESSING, lease_owner=worker)
+        if connection.features.has_select_for_update_skip_locked:
+            owned = owned.select_for_update(skip_locked=True)
+        return InboxMessage.objects.filter(pk__in=list(owned.values_list("pk", flat=True))).update(
+            lease_expires_at=_lease_until()
+        )
+
+
+# Bad input: retrying the same message cannot help, so it is rejected at once (staff can replay it).
+INVALID_INPUT = (PermanentError, ValueError, LookupError)
+
+
+def _retry_later(message: InboxMessage, now, error: str, retry_after: float | None) -> dict:
+    if message.attempts >= message.max_attempts:
+        return {"status": Status.REJECTED, "error": f"gave up after {message.attempts} attempts: {error}"[:4000]}
+    base = float(_setting("INBOX_BACKOFF_BASE", 5.0))
+    delay = retry_after if retry_after is not None else base * 2 ** (message.attempts - 1)
+    return {"status": Status.FAILED, "next_attempt_at": now + timedelta(seconds=delay), "error": error[:4000]}
 
 
 def process_message(message: InboxMessage, worker: str) -> str:
-    """Run the handler of one leased message and record the outcome; returns the new status."""
+    """Run the handler of one leased message and record the outcome; returns the new status.
+
+    Invalid input (PermanentError, a parse or mapping error) is rejected at once; a RetryableError — a side
+    being down, a dependency not there yet — and any other failure are retried with backoff, then rejected
+    at the attempt limit."""
     fn = get_handler(message.source)
     now = timezone.now()
     updates: dict = {"lease_owner": "", "lease_expires_at": None}
@@ -196,15 +246,13 @@ def process_message(message: InboxMessage, worker: str) -> str:
     except BackendPaused as exc:
         updates.update(status=Status.RECEIVED, attempts=max(0, message.attempts - 1), next_attempt_at=now + timedelta(seconds=5), error=str(exc))
     except RetryableError as exc:
-        if message.attempts >= int(_setting("INBOX_MAX_ATTEMPTS", 8)):
-            updates.update(status=Status.REJECTED, error=f"gave up after {message.attempts} attempts: {exc}")
-        else:
-            base = float(_setting("INBOX_BACKOFF_BASE", 5.0))
-            delay = exc.retry_after if exc.retry_after is not None else base * 2 ** (message.attempts - 1)
-            updates.update(status=Status.FAILED, next_attempt_at=now + timedelta(seconds=delay), error=f"RetryableError: {exc}")
-    except Exception as exc:  # noqa: BLE001 - parse errors and bugs reject the message; the worker goes on
+        updates.update(_retry_later(message, now, f"{type(exc).__name__}: {exc}", exc.retry_after))
+    except INVALID_INPUT as exc:
         logger.warning("inbox: message %s from %s rejected: %s: %s", message.pk, message.source, type(exc).__name__, exc)
         updates.update(status=Status.REJECTED, error=f"{type(exc).__name__}: {exc}"[:4000])
+    except Exception as exc:  # noqa: BLE001 - a database hiccup or a bug: retried, then rejected; the worker goes on
+        logger.exception("inbox: message %s from %s failed", message.pk, message.source)
+        updates.update(_retry_later(message, now, f"{type(exc).__name__}: {exc}", None))
     InboxMessage.objects.filter(pk=message.pk, lease_owner=worker).update(**updates)
     for key, value in updates.items():
         setattr(message, key, value)
@@ -212,20 +260,32 @@ def process_message(message: InboxMessage, worker: str) -> str:
 
 
 def process_inbox(worker_id: str | None = None, *, limit: int = 50, source: str | None = None) -> dict[str, int]:
-    """Claim due messages with SKIP LOCKED and process them one by one; returns counts per outcome."""
+    """Claim due messages with SKIP LOCKED and process them one by one, a heartbeat renewing their leases;
+    returns counts per outcome."""
     worker = worker_id or f"inbox:{socket.gethostname()}:{os.getpid()}"
     counts: dict[str, int] = {}
-    for message in claim(worker, limit, source=source):
-        status = process_message(message, worker)
-        counts[status] = counts.get(status, 0) + 1
+    messages = claim(worker, limit, source=source)
+    if not messages:
+        return counts
+    ids = [m.pk for m in messages]
+    with heartbeat(lambda: renew_leases(worker, ids), lease_seconds() / 3, name=worker) as beat:
+        for message in messages:
+            beat.handler_starts()
+            status = process_message(message, worker)
+            counts[status] = counts.get(status, 0) + 1
     return counts
 
 
 def replay(messages) -> int:
-    """Queue processed/rejected/failed messages for processing again, now."""
+    """Queue processed/rejected/failed messages for processing again, now, with a fresh attempt budget."""
     ids = [m.pk for m in messages]
-    return (
+    budget = int(_setting("INBOX_MAX_ATTEMPTS", 8))
+    count = (
         InboxMessage.objects.filter(pk__in=ids)
         .exclude(status=Status.PROCESSING, lease_expires_at__gt=timezone.now())
-        .update(status=Status.RECEIVED, next_attempt_at=timezone.now(), error="", lease_owner="", lease_expires_at=None)
+        .update(status=Status.RECEIVED, next_attempt_at=timezone.now(), error="", lease_owner="", lease_expires_at=None,
+                max_attempts=F("attempts") + budget)
     )
+    if count:
+        notify("inbox")
+    return count

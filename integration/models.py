@@ -183,6 +183,8 @@ class InboxMessage(models.Model):
     headers = models.JSONField(_("headers"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # Rejected after this many attempts (a worker killed mid-processing counts); a replay grants a fresh budget.
+    max_attempts = models.PositiveIntegerField(_("attempt limit"), default=8)
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
     lease_owner = models.CharField(_("lease owner"), max_length=128, blank=True)
     lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)

@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .models import Backend, OutboxEvent
+from .wakeup import notify
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +99,14 @@ def enqueue(
         "next_attempt_at": timezone.now(),
     }
     if not idempotency_key:
-        return OutboxEvent.objects.create(backend=backend, topic=topic, idempotency_key=key, **defaults)
-    event, _created = OutboxEvent.objects.get_or_create(
-        backend=backend, topic=topic, idempotency_key=key, defaults=defaults
-    )
+        event = OutboxEvent.objects.create(backend=backend, topic=topic, idempotency_key=key, **defaults)
+        created = True
+    else:
+        event, created = OutboxEvent.objects.get_or_create(
+            backend=backend, topic=topic, idempotency_key=key, defaults=defaults
+        )
+    if created:
+        notify("outbox")  # idle workers wake when the business transaction commits
     return event
 
 
@@ -150,6 +155,8 @@ def replay(events, *, max_attempts: int | None = None) -> int:
             event.lease_expires_at = None
             event.save(update_fields=["status", "next_attempt_at", "max_attempts", "lease_owner", "lease_expires_at", "updated_at"])
             count += 1
+        if count:
+            notify("outbox")
     return count
 
 

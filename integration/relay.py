@@ -22,6 +22,7 @@ from django.utils import timezone
 from . import journal
 from .errors import BackendPaused, PermanentError, RetryableError
 from .http import timeout_cap
+from .leases import heartbeat
 from .models import OutboxAttempt, OutboxEvent
 from .outbox import earlier_open_events, get_handler, load_handler_modules, setting
 
@@ -59,7 +60,12 @@ def lease_until() -> ExpressionWrapper:
 
 
 def claim(worker: str, limit: int, *, only_id: int | None = None) -> list[OutboxEvent]:
-    """Lease up to `limit` due events that no earlier undelivered event of their aggregate holds back."""
+    """Lease up to `limit` due events that no earlier undelivered event of their aggregate holds back.
+
+    Every claim counts as an attempt. An event whose lease expired (its worker stopped or was killed before an
+    outcome was recorded) is recorded as such; at its attempt limit it is dead, else it is claimed alone, so an
+    event that kills its worker cannot take a whole batch down with it again.
+    """
     now = timezone.now()
     with transaction.atomic():
         candidates = OutboxEvent.objects.filter(_due()).filter(~earlier_open_events()).order_by("id")
@@ -67,33 +73,50 @@ def claim(worker: str, limit: int, *, only_id: int | None = None) -> list[Outbox
             candidates = candidates.filter(pk=only_id)
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        rows = list(candidates.values_list("id", "status", "lease_owner", "attempts")[:limit])
+        rows = list(candidates.values_list("id", "status", "lease_owner", "attempts", "max_attempts")[:limit])
         if not rows:
             return []
-        ids = [row[0] for row in rows]
-        expired = [
-            OutboxAttempt(
-                event_id=event_id,
-                number=attempts,
-                worker=owner,
-                started_at=now,
-                finished_at=now,
-                outcome=Outcome.LEASE_EXPIRED,
-                error=f"lease of {owner} expired before an outcome was recorded",
+        expired = [row for row in rows if row[1] == Status.IN_FLIGHT]
+        exhausted = [row for row in expired if row[3] >= row[4]]
+        retried = [row for row in expired if row[3] < row[4]][:1]
+        taken = retried or [row for row in rows if row[1] != Status.IN_FLIGHT]
+        lost = [*exhausted, *retried]
+        if lost:
+            OutboxAttempt.objects.bulk_create(
+                OutboxAttempt(
+                    event_id=event_id,
+                    number=attempts,
+                    worker=owner,
+                    started_at=now,
+                    finished_at=now,
+                    outcome=Outcome.LEASE_EXPIRED,
+                    error=f"lease of {owner} expired before an outcome was recorded (the worker stopped or was killed)",
+                )
+                for event_id, _status, owner, attempts, _limit in lost
             )
-            for event_id, status, owner, attempts in rows
-            if status == Status.IN_FLIGHT
-        ]
-        if expired:
-            OutboxAttempt.objects.bulk_create(expired)
-        OutboxEvent.objects.filter(pk__in=ids).update(
+        for event_id, _status, owner, attempts, limit_ in exhausted:
+            OutboxEvent.objects.filter(pk=event_id).update(
+                status=Status.DEAD,
+                lease_owner="",
+                lease_expires_at=None,
+                last_error=f"attempt {attempts} of {limit_}: lease of {owner} expired before an outcome was recorded "
+                "(the worker stopped or was killed); attempt limit reached",
+                updated_at=now,
+            )
+            logger.warning("outbox: event %s is dead: its worker stopped during %s attempt(s)", event_id, attempts)
+        ids = [row[0] for row in taken]
+        if not ids:
+            return []
+        # Still due: without row locks (SQLite) a concurrent claimer may have taken some of them meanwhile.
+        OutboxEvent.objects.filter(_due(), pk__in=ids).update(
             status=Status.IN_FLIGHT,
             lease_owner=worker,
             lease_expires_at=lease_until(),
             attempts=F("attempts") + 1,
             updated_at=now,
         )
-    return list(OutboxEvent.objects.select_related("backend").filter(pk__in=ids).order_by("id"))
+    leased = OutboxEvent.objects.filter(pk__in=ids, status=Status.IN_FLIGHT, lease_owner=worker)
+    return list(leased.select_related("backend").order_by("id"))
 
 
 @dataclass
@@ -238,29 +261,38 @@ def _save_outcomes(events: list[OutboxEvent], now: datetime) -> None:
         cursor.execute(sql, [now, *params])
 
 
-def _renew(worker: str, events: list[OutboxEvent]) -> None:
-    OutboxEvent.objects.filter(pk__in=[e.pk for e in events], status=Status.IN_FLIGHT, lease_owner=worker).update(
-        lease_expires_at=lease_until()
-    )
+def renew_leases(worker: str, ids: list[int]) -> int:
+    """Extend this worker's live leases among `ids` (rows locked by someone else are skipped, never waited for)."""
+    with transaction.atomic():
+        owned = OutboxEvent.objects.filter(pk__in=ids, status=Status.IN_FLIGHT, lease_owner=worker)
+        if connection.features.has_select_for_update_skip_locked:
+            owned = owned.select_for_update(skip_locked=True)
+        return OutboxEvent.objects.filter(pk__in=list(owned.values_list("pk", flat=True))).update(
+            lease_expires_at=lease_until()
+        )
 
 
 def deliver(worker: str, events: list[OutboxEvent]) -> list[_Result]:
     """Call the handlers of leased events one by one (no transaction open), then record the outcomes
-    (and the journal entries of the batch) in bulk."""
+    (and the journal entries of the batch) in bulk. A heartbeat renews the batch's leases meanwhile."""
     results: list[_Result] = []
-    renew_every = lease_seconds() / 3
-    renewed = time.monotonic()
-    with journal.buffered():
-        for index, event in enumerate(events):
-            if time.monotonic() - renewed > renew_every:
+    pending: list[_Result] = []
+    ids = [event.pk for event in events]
+    every = lease_seconds() / 3
+    flushed = time.monotonic()
+    with journal.buffered(), heartbeat(lambda: renew_leases(worker, ids), every, name=worker) as beat:
+        for event in events:
+            if time.monotonic() - flushed > every:  # outcomes so far become visible
                 journal.flush_buffer()
-                _record(worker, results)
-                results = []
-                _renew(worker, events[index:])
-                renewed = time.monotonic()
-            results.append(_call(event))
+                _record(worker, pending)
+                pending = []
+                flushed = time.monotonic()
+            beat.handler_starts()
+            result = _call(event)
+            pending.append(result)
+            results.append(result)
         journal.flush_buffer()
-        _record(worker, results)
+        _record(worker, pending)
     return results
 
 

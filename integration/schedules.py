@@ -23,8 +23,8 @@ def specs() -> list[ScheduleSpec]:
     from django_q.models import Schedule
 
     return [
-        # The relay/inbox pump runs ~50 s of every minute: a near-continuous relay.
-        ScheduleSpec("amoerp: outbox relay + inbox", "integration.tasks.pump", Schedule.MINUTES, minutes=1),
+        # A safety net: `manage.py queue_worker` delivers continuously; this drains what is due if it is down.
+        ScheduleSpec("amoerp: outbox relay + inbox", "integration.tasks.drain_queue", Schedule.MINUTES, minutes=1),
         ScheduleSpec("amoerp: stock refresh", "integration.tasks.refresh_stock", Schedule.MINUTES, minutes=4),
         # Lost ERP webhooks (orders, invoices, demands, payments, returns) recovered within the stock interval.
         ScheduleSpec("amoerp: ERP order flow reconcile", "integration.tasks.reconcile_erp", Schedule.MINUTES, minutes=4),

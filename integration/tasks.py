@@ -1,5 +1,8 @@
 """django-q2 task functions (referenced by dotted path from schedules). All are idempotent and bounded
-in time (below Q_CLUSTER["timeout"]); overlap is harmless (leases, SKIP LOCKED, SyncRun lock)."""
+in time (below Q_CLUSTER["timeout"]); overlap is harmless (leases, SKIP LOCKED, SyncRun lock).
+
+The queue itself is run by `manage.py queue_worker` (a process of its own, woken on every enqueue); the
+scheduled `drain_queue` only catches up when that process is down."""
 
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ def _budget(seconds: float | None) -> float:
     return min(float(settings.AMOERP.get("PUMP_SECONDS", 50)), float(settings.Q_CLUSTER.get("timeout", 60)) * 0.8)
 
 
-def pump(max_seconds: float | None = None, idle_sleep: float = 0.5) -> dict[str, int]:
-    """Relay the outbox and process the inbox for up to `max_seconds` (scheduled every minute: a
-    near-continuous relay on django-q2, whose scheduler only ticks every ~30 s)."""
+def drain_queue(max_seconds: float | None = None) -> dict[str, int]:
+    """The safety net under `manage.py queue_worker` (scheduled every minute): deliver the outbox and process
+    the inbox until nothing is due, within the budget. With the worker running it finds nothing to do; with
+    the worker down, the queue still moves once a minute."""
     load_handler_modules()
     deadline = time.monotonic() + _budget(max_seconds)
     worker = f"q:{relay.default_worker_id()}"
@@ -34,26 +38,9 @@ def pump(max_seconds: float | None = None, idle_sleep: float = 0.5) -> dict[str,
         totals["outbox"] += sent
         totals["inbox"] += received
         if not sent and not received:
-            time.sleep(min(idle_sleep, max(0.0, deadline - time.monotonic())))
-    return totals
-
-
-def relay_outbox(max_seconds: float | None = 0) -> int:
-    """Deliver what is due now (one drain; max_seconds bounds it)."""
-    load_handler_modules()
-    return relay.drain(f"q:{relay.default_worker_id()}", max_seconds=max_seconds or _budget(None))
-
-
-def process_inbox() -> dict[str, int]:
-    load_handler_modules()
-    totals: dict[str, int] = {}
-    deadline = time.monotonic() + _budget(None)
-    while time.monotonic() < deadline:
-        counts = inbox.process_inbox()
-        if not counts:
             break
-        for key, value in counts.items():
-            totals[key] = totals.get(key, 0) + value
+    if any(totals.values()):
+        logger.info("queue safety net: %s outbox event(s), %s inbox message(s) handled", totals["outbox"], totals["inbox"])
     return totals
 
 

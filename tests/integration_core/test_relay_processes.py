@@ -79,13 +79,13 @@ def test_worker_killed_mid_delivery_leads_to_one_redelivery_with_the_same_key(ba
     assert outcomes == [("lease_expired", "doomed"), ("delivered", "heir")]
 
 
-def test_qcluster_runs_the_relay_task(backend, receiver, children):
+def test_qcluster_runs_the_queue_safety_net(backend, receiver, children):
     events = [
         outbox.enqueue(backend=backend, topic="test.deliver", aggregate=f"order:{n}", payload={"url": f"{receiver.url}/ok"})
         for n in range(5)
     ]
     cluster = children.manage("qcluster", env=child_env())
-    async_task("integration.tasks.pump", max_seconds=2, idle_sleep=0.1)
+    async_task("integration.tasks.drain_queue")
     assert receiver.wait_for_effects(5, timeout=40), cluster.stderr.read() if cluster.poll() is not None else "timeout"
     assert set(receiver.effects) == {e.idempotency_key for e in events}
     assert wait_until(lambda: OutboxEvent.objects.filter(status=Status.DELIVERED).count() == 5, timeout=10)

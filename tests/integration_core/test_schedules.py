@@ -30,7 +30,7 @@ def test_setup_schedules_twice_gives_the_same_rows():
     from django.utils import timezone
 
     assert timezone.localtime(nightly).hour == 2 and timezone.localtime(nightly).minute == 0  # 02:00 Moscow
-    assert by_func["integration.tasks.pump"].minutes == 1
+    assert by_func["integration.tasks.drain_queue"].minutes == 1  # the safety net under queue_worker
 
 
 def test_setup_schedules_repairs_edited_and_duplicated_rows():

@@ -31,7 +31,7 @@ ERP_SYNCS = ("warehouses", "organization", "catalog", "prices", "stock")
 
 
 class Command(BaseCommand):
-    help = "Migrate, load the demo company, and serve admin + API + a django-q2 worker until Ctrl-C."
+    help = "Migrate, load the demo company, and serve admin + API + the queue worker + django-q2 until Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
@@ -146,6 +146,7 @@ class Command(BaseCommand):
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         children = [
             subprocess.Popen([sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"]),
+            subprocess.Popen([sys.executable, manage, "queue_worker", "--worker", "demo"]),
             subprocess.Popen([sys.executable, manage, "qcluster"]),
         ]
         base = f"http://{host}:{port}"
@@ -156,7 +157,8 @@ class Command(BaseCommand):
                 f"  API docs     {base}/api/docs/\n"
                 f"  API schema   {base}/api/schema/\n"
                 f"  widget API   {base}/api/widget/v1/products?q=кабель  (header X-Auth-Token)\n"
-                "  worker       django-q2 cluster (ORM broker)\n"
+                "  queue        queue_worker: outbox and inbox, continuously\n"
+                "  schedules    django-q2 cluster (ORM broker)\n"
                 + "".join(f"  sandbox      {s.name}: {s.url}\n" for s in sandboxes)
                 + "  widget tokens are single-use (jti); mint one as amoCRM would:\n"
                 f"    curl -s -X POST {amocrm.url}/_control/amocrm/widget_token -d '{{\"user_id\": 1001}}'\n"
