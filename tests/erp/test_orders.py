@@ -253,3 +253,95 @@ def test_order_webhook_applies_the_erp_composition(catalog, ms, customer):
     assert list(OrderLine.objects.filter(order=order).values_list("base_quantity", flat=True)) == [
         Decimal("1.000")
     ]
+
+
+# An ERP order can name a product our catalog doesn't have yet (created in MoySklad after the last catalog sync,
+# its own webhook still on the way): the product is imported at once, or the order retried later; never rejected.
+
+
+def _forget(product: Product) -> str:
+    """Our catalog as it was before the product existed: no row, no binding. Returns its ERP id."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from integration.models import Binding
+
+    Binding.objects.filter(content_type=ContentType.objects.get_for_model(Product), object_id=product.pk).delete()
+    Product.objects.filter(pk=product.pk).delete()
+    return product.erp_id
+
+
+def _order_edited_in_the_erp_with_a_new_product(ms, customer):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    erp_id = Order.objects.get(pk=order.pk).erp_id
+    spare = Product.objects.filter(kind="goods", used_in_kits__isnull=True, packs__isnull=True, prices__isnull=False)
+    newcomer = _forget(spare.exclude(pk=breaker.pk).order_by("article").first())
+    ms.control(f"moysklad/order/{erp_id}/positions", {"positions": [
+        {"product": breaker.erp_id, "quantity": 3, "price": 50000, "reserve": 3, "vat": 22},
+        {"product": newcomer, "quantity": 2, "price": 30000, "reserve": 2, "vat": 22},
+    ]})
+    return order, erp_id, breaker, newcomer
+
+
+def _post_order_webhook(ms, erp_id, request_id):
+    body = {"events": [{"meta": {"type": "customerorder",
+                                 "href": f"{ms.url}/api/remap/1.2/entity/customerorder/{erp_id}"},
+                        "action": "UPDATE", "accountId": "acc"}]}
+    response = Client().post(f"/hooks/moysklad/hook-secret-1/?requestId={request_id}", json.dumps(body),
+                             content_type="application/json")
+    assert response.status_code == 200
+    return InboxMessage.objects.get(message_id=request_id)
+
+
+def _lines(order):
+    return [(line.product.erp_id, line.base_quantity) for line in OrderLine.objects.filter(order=order)
+            .select_related("product").order_by("position", "pk")]
+
+
+def test_an_erp_order_naming_a_product_we_lack_imports_it_and_applies(catalog, ms, customer):
+    from integration import inbox
+
+    order, erp_id, breaker, newcomer = _order_edited_in_the_erp_with_a_new_product(ms, customer)
+    message = _post_order_webhook(ms, erp_id, "order-new-product")
+    assert inbox.process_inbox("w", source="moysklad") == {"processed": 1}
+    message.refresh_from_db()
+    assert message.status == "processed", message.error
+    imported = Product.objects.get(erp_id=newcomer)  # read from the ERP at once
+    assert imported.active and imported.prices.exists()
+    assert _lines(order) == [(breaker.erp_id, Decimal("3.000")), (newcomer, Decimal("2.000"))]
+
+
+def test_when_the_product_cannot_be_read_now_the_order_is_retried_later(catalog, ms, customer):
+    from django.utils import timezone
+
+    from integration import inbox
+
+    order, erp_id, breaker, newcomer = _order_edited_in_the_erp_with_a_new_product(ms, customer)
+    message = _post_order_webhook(ms, erp_id, "order-product-down")
+    ms.set_faults(down=True, path_regex=f"/entity/product/{newcomer}")
+    assert inbox.process_inbox("w", source="moysklad") == {"failed": 1}
+    message.refresh_from_db()
+    assert message.status == "failed" and message.next_attempt_at > timezone.now()  # not rejected
+    assert newcomer in message.error
+    assert _lines(order) == [(breaker.erp_id, Decimal("3.000"))]  # nothing half-applied
+    ms.set_faults(down=False, path_regex="")
+    InboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # its retry comes due
+    assert inbox.process_inbox("w", source="moysklad") == {"processed": 1}
+    assert _lines(order) == [(breaker.erp_id, Decimal("3.000")), (newcomer, Decimal("2.000"))]
+
+
+def test_the_orders_sync_imports_the_missing_product_too(catalog, ms, customer):
+    order, _erp_id, breaker, newcomer = _order_edited_in_the_erp_with_a_new_product(ms, customer)
+    run = sync_orders(catalog)
+    assert run.failed == 0, run.details
+    assert _lines(order) == [(breaker.erp_id, Decimal("3.000")), (newcomer, Decimal("2.000"))]
+
+
+def test_a_webhook_for_an_entity_the_erp_does_not_have_is_rejected_with_the_reason(catalog, ms, customer):
+    from integration import inbox
+
+    message = _post_order_webhook(ms, "00000000-0000-0000-0000-00000000dead", "order-unknown")
+    assert inbox.process_inbox("w", source="moysklad") == {"rejected": 1}
+    message.refresh_from_db()
+    assert "404" in message.error

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from counterparties.models import Counterparty
 from integration import outbox
 from integration.erp.moysklad.adapter import MoySkladAdapter
-from integration.erp.moysklad.order_sync import snapshot
+from integration.erp.moysklad.order_sync import import_missing_products, snapshot
 from integration.erp.types import ErpCounterparty, OrderPush, OrderPushLine
 from integration.errors import PermanentError, RetryableError
 from integration.journal import correlate
@@ -103,6 +103,7 @@ def upsert_order(event: OutboxEvent) -> dict:
     order = _order(event)
     with correlate(order):
         erp_order = adapter.upsert_order(build_push(adapter, order))
+        import_missing_products(event.backend, erp_order.lines)  # an ERP user may have added one meanwhile
         apply_erp_order(order, snapshot(erp_order))
     return {"erp_id": erp_order.erp_id, "number": erp_order.number, "state": erp_order.state}
 

@@ -1,6 +1,8 @@
 """ERP → platform order flow: customer orders (the ERP wins), shipments (demand) and payments (paymentin).
 
-Used by the `orders` sync (by `updated` cursor) and by the webhook handler (one entity at a time).
+Used by the `orders` sync (by `updated` cursor) and by the webhook handler (one entity at a time). Documents
+can arrive before what they reference: a product an order names that the catalog doesn't have yet is imported
+from the ERP at once; when that fails for a transient reason the document is retried later, never dropped.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from django.db.models import Q
 from catalog.models import Product
 from documents.errors import DocumentError
 from integration import syncs
+from integration.erp import types as erp_types
+from integration.erp.moysklad import catalog_sync
 from integration.erp.moysklad.adapter import MoySkladAdapter
 from integration.erp.moysklad.catalog_sync import note_error
 from integration.erp.moysklad.cursors import get_cursor, set_cursor
 from integration.erp.types import ErpOrder, ErpPayment, ErpShipment
-from integration.errors import IntegrationError, PermanentError
+from integration.errors import IntegrationError, RetryableError
 from integration.models import Backend, SyncRun
 from integration.syncruns import sync_run
 from orders.errors import OrderError
@@ -26,6 +30,11 @@ from orders.types import ErpOrderLine, ErpOrderSnapshot, ShipmentInput, Shipment
 
 ORDERS_CURSOR = "moysklad.orders"
 OVERLAP = timedelta(minutes=2)
+WIRE_KINDS = {"goods": "product", "service": "service", "kit": "bundle"}
+
+
+class ProductNotInCatalog(RetryableError):
+    """An ERP document names a product the catalog doesn't have (yet): the document is retried later."""
 
 
 def _product_pks(erp_ids) -> dict[str, int]:
@@ -42,13 +51,26 @@ def local_order(erp_order_id: str | None, external_code: str = "") -> Order | No
     return Order.objects.filter(query).first()
 
 
+def import_missing_products(backend: Backend, lines: tuple[erp_types.ErpOrderLine, ...]) -> list[str]:
+    """Import from the ERP, at once, the products these lines name that the catalog doesn't have yet (an order
+    edited in the ERP can name a product created after the last catalog sync); returns their ERP ids."""
+    known = set(_product_pks(line.product_erp_id for line in lines))
+    imported: list[str] = []
+    for line in lines:
+        if line.product_erp_id and line.product_erp_id not in known:
+            catalog_sync.upsert_product(backend, WIRE_KINDS.get(line.kind, "product"), line.product_erp_id)
+            known.add(line.product_erp_id)
+            imported.append(line.product_erp_id)
+    return imported
+
+
 def snapshot(order: ErpOrder) -> ErpOrderSnapshot:
     products = _product_pks(line.product_erp_id for line in order.lines)
     lines = []
     for line in order.lines:
         pk = products.get(line.product_erp_id)
         if pk is None:
-            raise PermanentError(
+            raise ProductNotInCatalog(
                 f"order {order.number}: product {line.product_erp_id} is not in the catalog yet"
             )
         lines.append(
@@ -65,12 +87,13 @@ def snapshot(order: ErpOrder) -> ErpOrderSnapshot:
     )
 
 
-def apply_order(order: ErpOrder) -> Order | None:
+def apply_order(backend: Backend, order: ErpOrder) -> Order | None:
     from orders.actions import apply_erp_order
 
     local = local_order(order.erp_id, order.external_code)
     if local is None:
         return None  # an order created in the ERP alone: not ours to mirror
+    import_missing_products(backend, order.lines)
     return apply_erp_order(local, snapshot(order))
 
 
@@ -123,15 +146,20 @@ def sync_orders(backend: Backend, *, full: bool = False, dry_run: bool = False, 
     since = cursor - OVERLAP if cursor else None
     with sync_run(backend, "orders", full=since is None, dry_run=dry_run) as run:
         newest = cursor
+        held = None  # the oldest record that failed for a transient reason: the next run reads it again
 
         def apply(record, fn, label: str) -> None:
-            nonlocal newest
+            nonlocal newest, held
             newest = max(filter(None, (newest, record.updated_at)), default=None)
             if dry_run:
                 run.skipped += 1
                 return
             try:
                 applied = fn(record)
+            except RetryableError as exc:
+                note_error(run, f"{label} {record.erp_id}: {exc}")
+                held = min(filter(None, (held, record.updated_at)), default=None)
+                return
             except (
                 IntegrationError,
                 OrderError,
@@ -146,12 +174,12 @@ def sync_orders(backend: Backend, *, full: bool = False, dry_run: bool = False, 
 
         for page in adapter.iter_orders(since=since):
             for order in page:
-                apply(order, apply_order, "customerorder")
+                apply(order, lambda record: apply_order(backend, record), "customerorder")
         for shipment in adapter.iter_shipments(since=since):
             apply(shipment, apply_shipment, "demand")
         for payment in adapter.iter_payments(since=since):
             apply(payment, apply_payment, "paymentin")
         run.save(update_fields=["updated", "skipped", "failed", "details"])
         if newest and not dry_run:
-            set_cursor(backend, ORDERS_CURSOR, newest)
+            set_cursor(backend, ORDERS_CURSOR, min(newest, held) if held else newest)
     return run

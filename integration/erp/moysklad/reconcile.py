@@ -62,7 +62,7 @@ class Reconciler:
             return UNCHANGED
         if self.dry_run:
             return SKIPPED
-        order_sync.apply_order(self.adapter.get_order(row["id"]))
+        order_sync.apply_order(self.backend, self.adapter.get_order(row["id"]))
         return APPLIED
 
     def demand(self, row: dict) -> str:

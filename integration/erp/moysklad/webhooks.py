@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from catalog.models import Product
+from documents.errors import DocumentError
 from integration import inbox
 from integration.backends import backend_for_webhook_secret
 from integration.erp.moysklad import catalog_sync, order_sync
@@ -21,6 +22,7 @@ from integration.erp.moysklad.mappers import href_id
 from integration.errors import PermanentError
 from integration.journal import journal_incoming
 from integration.models import Backend, InboxMessage
+from orders.errors import OrderError
 
 logger = logging.getLogger(__name__)
 SOURCE = "moysklad"
@@ -104,18 +106,26 @@ def process_webhook(message: InboxMessage) -> None:
         entity_id = href_id(meta.get("href") or "")
         if not kind or not entity_id:
             raise PermanentError(f"webhook event without meta.type/href: {event}")
-        if kind in CATALOG_TYPES:
-            if action == "DELETE":
-                Product.objects.filter(erp_id=entity_id, active=True).update(
-                    active=False, archived_at=timezone.now(), updated_at=timezone.now()
-                )
-            else:
-                catalog_sync.upsert_product(backend, kind, entity_id)
-        elif kind == "customerorder" and action != "DELETE":
-            order_sync.apply_order(adapter.get_order(entity_id))
-        elif kind == "demand" and action != "DELETE":
-            order_sync.apply_shipment(adapter.get_shipment(entity_id))
-        elif kind == "paymentin" and action != "DELETE":
-            order_sync.apply_payment(adapter.get_payment(entity_id))
+        try:
+            apply_event(backend, adapter, kind, action, entity_id)
+        except (OrderError, DocumentError) as exc:  # the domain refuses it: retrying the same data cannot help
+            raise PermanentError(f"{kind} {entity_id}: {exc}") from exc
+
+
+def apply_event(backend: Backend, adapter: MoySkladAdapter, kind: str, action: str | None, entity_id: str) -> None:
+    """Re-read one entity a webhook names and apply it."""
+    if kind in CATALOG_TYPES:
+        if action == "DELETE":
+            Product.objects.filter(erp_id=entity_id, active=True).update(
+                active=False, archived_at=timezone.now(), updated_at=timezone.now()
+            )
         else:
-            logger.info("moysklad webhook %s %s %s ignored", kind, action, entity_id)
+            catalog_sync.upsert_product(backend, kind, entity_id)
+    elif kind == "customerorder" and action != "DELETE":
+        order_sync.apply_order(backend, adapter.get_order(entity_id))
+    elif kind == "demand" and action != "DELETE":
+        order_sync.apply_shipment(adapter.get_shipment(entity_id))
+    elif kind == "paymentin" and action != "DELETE":
+        order_sync.apply_payment(adapter.get_payment(entity_id))
+    else:
+        logger.info("moysklad webhook %s %s %s ignored", kind, action, entity_id)
