@@ -9,12 +9,12 @@ import random
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -24,7 +24,7 @@ from .errors import BackendPaused, PermanentError, RetryableError
 from .http import timeout_cap
 from .leases import heartbeat
 from .models import OutboxAttempt, OutboxEvent
-from .outbox import earlier_open_events, get_handler, load_handler_modules, setting
+from .outbox import earlier_open_events, get_handler, setting
 
 logger = logging.getLogger(__name__)
 Status = OutboxEvent.Status
@@ -317,41 +317,6 @@ def deliver_one(event: OutboxEvent, *, timeout: float) -> bool:
             deliver(worker, claimed)
     event.refresh_from_db()
     return event.status == Status.DELIVERED
-
-
-@dataclass
-class RelayStats:
-    batches: int = 0
-    attempted: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-
-def run_relay(
-    worker_id: str | None = None,
-    *,
-    limit: int = 50,
-    idle_sleep: float = 0.5,
-    stop: threading.Event | None = None,
-    handler_modules: tuple[str, ...] = (),
-) -> RelayStats:
-    """Relay until `stop` is set: deliver batches back to back, sleep `idle_sleep` when nothing is due."""
-    load_handler_modules(handler_modules)
-    worker = worker_id or default_worker_id()
-    stop = stop or threading.Event()
-    stats = RelayStats()
-    while not stop.is_set():
-        close_old_connections()
-        try:
-            count = relay_once(worker, limit)
-        except Exception:  # noqa: BLE001 - a database hiccup must not kill the relay
-            logger.exception("outbox relay %s: batch failed", worker)
-            count = 0
-            stop.wait(idle_sleep * 4)
-        stats.batches += 1
-        stats.attempted += count
-        if count == 0:
-            stop.wait(idle_sleep)
-    return stats
 
 
 def drain(worker_id: str | None = None, *, limit: int = 50, max_seconds: float | None = None) -> int:

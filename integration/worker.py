@@ -26,8 +26,8 @@ class WorkerStats:
 
 def _steps(worker: str, limit: int) -> dict[str, Callable[[], int]]:
     return {
-        "outbox": lambda: relay.relay_once(f"{worker}:outbox", limit),
-        "inbox": lambda: sum(inbox.process_inbox(f"{worker}:inbox", limit=limit).values()),
+        "outbox": lambda: relay.relay_once(worker, limit),
+        "inbox": lambda: sum(inbox.process_inbox(worker, limit=limit).values()),
     }
 
 

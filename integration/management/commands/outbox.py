@@ -9,6 +9,7 @@ from django.db.models import Count
 
 from integration import outbox, relay
 from integration.models import OutboxEvent
+from integration.worker import run_worker
 
 
 class Command(BaseCommand):
@@ -49,10 +50,15 @@ class Command(BaseCommand):
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-            self.stdout.write(f"relay {worker}: running", ending="\n")
-            self.stdout.flush()
-            stats = relay.run_relay(worker, limit=options["limit"], idle_sleep=options["idle"], stop=stop)
-            self.stdout.write(f"relay {worker}: stopped after {stats.attempted} attempt(s)")
+
+            def ready():
+                self.stdout.write(f"relay {worker}: running", ending="\n")
+                self.stdout.flush()
+
+            # The outbox half of `queue_worker`: woken by NOTIFY on PostgreSQL, else every --idle seconds.
+            stats = run_worker(worker, stop=stop, poll=options["idle"], limit=options["limit"], queues=("outbox",),
+                               on_ready=ready)
+            self.stdout.write(f"relay {worker}: stopped after {stats.handled['outbox']} attempt(s)")
         elif action == "drain":
             count = relay.drain(worker, max_seconds=options["max_seconds"])
             self.stdout.write(f"drained: {count} attempt(s)")
