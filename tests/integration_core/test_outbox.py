@@ -181,3 +181,34 @@ def test_deliver_now_refuses_inside_a_transaction(backend, receiver):
         assert outbox.deliver_now(event, timeout=2.0) is False
     assert not receiver.requests
     assert outbox.deliver_now(event, timeout=2.0) is True  # after commit
+
+
+def test_a_stuck_handler_is_covered_up_to_the_handler_limit_then_taken_over(backend, receiver, settings):
+    import threading
+    import time
+
+    from django.db import connection
+
+    settings.AMOERP = {**settings.AMOERP, "OUTBOX_LEASE_SECONDS": 0.6, "HANDLER_MAX_SECONDS": 1.0}
+    event = send(backend, f"{receiver.url}/slow/3500")
+    [claimed] = relay.claim("stuck", 1)
+
+    def run():
+        try:
+            relay.deliver("stuck", [claimed])
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(1.0)  # past its lease: the heartbeat has renewed it
+    assert relay.claim("other", 1) == []
+    started = time.monotonic()
+    taken = []
+    while not taken and time.monotonic() - started < 2.0:  # the limit passed: renewals stop, the lease lapses
+        taken = relay.claim("other", 1)
+        time.sleep(0.05)
+    assert [e.pk for e in taken] == [event.pk]
+    assert worker.is_alive()  # taken over while the stuck handler still runs
+    worker.join()
+    assert OutboxEvent.objects.get(pk=event.pk).lease_owner == "other"  # the stuck worker's late outcome is ignored
