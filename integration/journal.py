@@ -83,6 +83,10 @@ def _text(body: bytes | str | None) -> str:
     return str(body).replace("\x00", "\\x00")  # PostgreSQL text cannot hold U+0000: shown escaped
 
 
+def _storable(headers: Mapping[str, str]) -> dict[str, str]:
+    return {_text(str(k)): _text(str(v)) for k, v in headers.items()}
+
+
 def build_entry(exchange: Exchange, backend: Backend | None, correlation: Correlation | None) -> JournalEntry:
     limit = settings.AMOERP.get("JOURNAL_BODY_LIMIT", 8192)
     known = secrets.credential_values(backend.credentials) if backend is not None else []
@@ -93,10 +97,10 @@ def build_entry(exchange: Exchange, backend: Backend | None, correlation: Correl
         url=secrets.mask_url(exchange.url, known),
         status_code=exchange.status_code,
         duration_ms=max(0, int(exchange.duration_ms)),
-        request_headers=secrets.mask_headers(exchange.request_headers, known),
+        request_headers=_storable(secrets.mask_headers(exchange.request_headers, known)),
         # Truncated first, then redacted: a megabyte page is never parsed whole.
         request_body=secrets.redact_clipped(_text(exchange.request_body), limit, known),
-        response_headers=secrets.mask_headers(exchange.response_headers, known),
+        response_headers=_storable(secrets.mask_headers(exchange.response_headers, known)),
         response_body=secrets.redact_clipped(_text(exchange.response_body), limit, known),
         error=secrets.truncate(secrets.redact_text(exchange.error, known), 2000),
         content_type_id=correlation.content_type_id if correlation else None,

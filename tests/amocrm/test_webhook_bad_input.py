@@ -71,6 +71,7 @@ def test_ids_that_are_not_amocrm_ids_are_stored_without_an_entity(amo, live_serv
 def test_odd_headers_are_not_an_error(amo, live_server, headers):
     answer = send(live_server.url, PATH, GOOD, headers=headers)
     assert answer.status in (200, 400), (answer.status, answer.body[:300])
+    assert JournalEntry.objects.filter(backend=amo, status_code=answer.status).exists()  # journaled all the same
     if answer.status == 200:
         message = InboxMessage.objects.get()
         assert "\x00" not in message.content_type and "\x00" not in str(message.headers)
