@@ -128,3 +128,26 @@ def test_accept_webhook_stores_journals_and_answers_at_once(backend):
     entries = list(JournalEntry.objects.values_list("direction", "status_code", "url"))
     assert entries == [("in", 200, "http://testserver/hooks/***/")] * 2
     assert inbox.process_inbox("w") == {"processed": 1}
+
+
+@inbox.handler("test.hiccup")
+def hiccup(message):
+    raise RuntimeError("server closed the connection unexpectedly")
+
+
+def test_an_unexpected_failure_is_retried_then_rejected_at_the_attempt_limit(settings):
+    from django.utils import timezone
+
+    settings.AMOERP = {**settings.AMOERP, "INBOX_MAX_ATTEMPTS": 2}
+    message, _ = store(b"{}", source="test.hiccup")
+    assert message.max_attempts == 2
+    assert inbox.process_inbox("w") == {"failed": 1}  # not invalid input: it may pass next time
+    message.refresh_from_db()
+    assert message.error.startswith("RuntimeError:") and message.next_attempt_at > timezone.now()
+    InboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert inbox.process_inbox("w") == {"rejected": 1}
+    message.refresh_from_db()
+    assert message.error.startswith("gave up after 2 attempts: RuntimeError:")
+    assert inbox.replay([message]) == 1
+    message.refresh_from_db()
+    assert (message.status, message.max_attempts) == ("received", 4)  # a fresh budget on top of the 2 made
