@@ -166,6 +166,8 @@ AMOERP = {
     "HISTORY_RETENTION_DAYS": int(os.environ.get("AMOERP_HISTORY_RETENTION_DAYS", "365")),
     "PURGE_BATCH": int(os.environ.get("AMOERP_PURGE_BATCH", "2000")),
     "JOURNAL_BODY_LIMIT": int(os.environ.get("AMOERP_JOURNAL_BODY_LIMIT", "8192")),
+    # A handler running longer than this stops renewing its lease, so a stuck one is taken over (integration.leases).
+    "HANDLER_MAX_SECONDS": int(os.environ.get("AMOERP_HANDLER_MAX_SECONDS", "900")),
     "STOCK_MAX_AGE_SECONDS": int(os.environ.get("AMOERP_STOCK_MAX_AGE_SECONDS", "60")),
     "PUBLIC_URL": os.environ.get("AMOERP_PUBLIC_URL", "http://127.0.0.1:8000"),
     "REDIS_URL": os.environ.get("REDIS_URL", ""),

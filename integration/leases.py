@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def handler_max_seconds() -> float:
-    return float(settings.AMOERP.get("HANDLER_MAX_SECONDS", 900))
+    return float(settings.AMOERP["HANDLER_MAX_SECONDS"])
 
 
 class Heartbeat:
