@@ -98,6 +98,47 @@ def test_sandbox_delivers_entity_and_stock_webhooks_to_the_subscribed_url(backen
     assert bodies[1]["stockType"] == "stock" and "/report/stock/bystore/current?changedSince=" in bodies[1]["reportUrl"]
 
 
+def test_stock_and_counterparty_webhooks_are_applied(backend, ms, live_server):
+    """The subscribed webhooks do their work when the worker processes them: a stock announcement refreshes the
+    changed stock (through our own report request, never the announced URL), a counterparty change is imported."""
+    from catalog.models import StockLevel
+    from counterparties.models import Counterparty
+    from integration import inbox
+    from integration.erp.moysklad.catalog_sync import sync_catalog
+    from integration.erp.moysklad.stock_sync import sync_stock
+    from integration.syncs import run_sync
+
+    sync_catalog(backend, full=True)
+    sync_stock(backend, full=True)
+    run_sync("counterparties", backend, full=True)
+    call_command("moysklad_setup", "moysklad", "--public-url", live_server.url, stdout=StringIO())
+    product = next(p for p in ms.control("moysklad/entities/product", method="GET") if p.get("article"))
+    before = sum(s.on_hand for s in StockLevel.objects.filter(product__erp_id=product["id"]))
+    ms.control("moysklad/stock", {"id": product["id"], "delta": 3})
+    assert ms.control("moysklad/webhooks/stock", {})["sent"] == 1
+    erp = next(c for c in ms.control("moysklad/entities/counterparty", method="GET") if c.get("inn"))
+    raw(ms, "PUT", f"/entity/counterparty/{erp['id']}", body={"legalTitle": "ООО «Переименовано»"})
+    assert ms.control("moysklad/webhooks/drain", {"timeout": 10})["counts"]["delivered"] >= 2
+
+    while sum(inbox.process_inbox("test").values()):
+        pass
+
+    assert not InboxMessage.objects.exclude(status=InboxMessage.Status.PROCESSED).exists()
+    after = sum(s.on_hand for s in StockLevel.objects.filter(product__erp_id=product["id"]))
+    assert after == before + 3
+    assert Counterparty.objects.get(erp_id=erp["id"]).full_name == "ООО «Переименовано»"
+
+
+def test_a_stock_announcement_without_a_date_is_refused(backend, live_server):
+    from tests.integration_core.rawhttp import send
+
+    answer = send(live_server.url, "/hooks/moysklad/hook-secret-1/?requestId=s-1",
+                  json.dumps({"stockType": "stock", "reportUrl": "https://x/report/stock/all/current"}).encode(),
+                  headers={"Content-Type": "application/json"})
+    assert answer.status == 400 and answer.json()["errors"]["reportUrl"]
+    assert not InboxMessage.objects.exists()
+
+
 def _staff(username, group):
     user = get_user_model().objects.create_user(username, f"{username}@example.com", "pw-12345", is_staff=True)
     user.groups.add(Group.objects.get(name=group))

@@ -220,3 +220,14 @@ def refresh_products(backend: Backend, product_ids: list[int]) -> int:
     _load_batches(writer)
     writer.write_changes(changes, snapshot_at=timezone.now())
     return writer.rows_written
+
+
+def refresh_changed_since(backend: Backend, since: datetime) -> int:
+    """Stock changed since `since` (a `webhookstock` announcement), from our own `/current` report request —
+    the announced reportUrl is a hint, never fetched; clamped to MoySklad's 24 h window. Returns rows written."""
+    since = max(since - OVERLAP, timezone.now() - MAX_CHANGED_SINCE)
+    changes = MoySkladAdapter(backend).stock_changed_since(since)
+    writer = StockWriter(backend, SyncRun(backend=backend, kind="stock"), dry_run=backend.dry_run)
+    _load_batches(writer)
+    writer.write_changes(changes, snapshot_at=timezone.now())
+    return writer.rows_written

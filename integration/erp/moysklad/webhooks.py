@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -16,9 +18,9 @@ from catalog.models import Product
 from documents.errors import DocumentError
 from integration import inbox
 from integration.backends import backend_for_webhook_secret
-from integration.erp.moysklad import catalog_sync, order_sync
+from integration.erp.moysklad import catalog_sync, counterparty_sync, order_sync, reconcile, stock_sync
 from integration.erp.moysklad.adapter import MoySkladAdapter
-from integration.erp.moysklad.mappers import href_id
+from integration.erp.moysklad.mappers import MappingError, href_id, moment
 from integration.errors import PermanentError
 from integration.journal import journal_incoming
 from integration.models import Backend, InboxMessage
@@ -27,6 +29,7 @@ from orders.errors import OrderError
 logger = logging.getLogger(__name__)
 SOURCE = "moysklad"
 CATALOG_TYPES = ("product", "service", "bundle")
+STOCK = "webhookstock"  # a stock announcement `{"stockType", "reportType", "reportUrl"}` as one pseudo-event
 
 
 @csrf_exempt
@@ -83,10 +86,28 @@ def parse_body(body: bytes) -> list[dict]:
         raise inbox.BadWebhook("body", "nested too deep") from None
     if not isinstance(data, dict):
         raise inbox.BadWebhook("body", f"a JSON object expected, got {type(data).__name__}")
+    if "reportUrl" in data:
+        return [stock_announcement(data)]
     events = data.get("events")
     if not isinstance(events, list) or not all(isinstance(e, dict) and isinstance(e.get("meta"), dict) for e in events):
         raise inbox.BadWebhook("events", "a list of objects with `meta` expected")
     return events
+
+
+def stock_announcement(data: dict) -> dict:
+    """A `webhookstock` body as a pseudo-event carrying the announced `changedSince` (ISO); BadWebhook when the
+    reportUrl names no MoySklad date-time."""
+    url = data.get("reportUrl")
+    if not isinstance(url, str):
+        raise inbox.BadWebhook("reportUrl", "a string expected")
+    values = parse_qs(urlsplit(url).query).get("changedSince") or [""]
+    try:
+        since = moment(values[0])
+    except MappingError:
+        since = None
+    if since is None:
+        raise inbox.BadWebhook("reportUrl", "no changedSince date-time")
+    return {"meta": {"type": STOCK}, "changed_since": since.isoformat()}
 
 
 @inbox.handler(SOURCE)
@@ -102,6 +123,9 @@ def process_webhook(message: InboxMessage) -> None:
     adapter = MoySkladAdapter(backend)
     for event in events:
         meta = event["meta"]
+        if meta.get("type") == STOCK:
+            stock_sync.refresh_changed_since(backend, datetime.fromisoformat(event["changed_since"]))
+            continue
         kind, action = meta.get("type"), event.get("action")
         entity_id = href_id(meta.get("href") or "")
         if not kind or not entity_id:
@@ -127,5 +151,9 @@ def apply_event(backend: Backend, adapter: MoySkladAdapter, kind: str, action: s
         order_sync.apply_shipment(adapter.get_shipment(entity_id))
     elif kind == "paymentin" and action != "DELETE":
         order_sync.apply_payment(adapter.get_payment(entity_id))
+    elif kind == "salesreturn" and action != "DELETE":
+        reconcile.apply_return(adapter, adapter.client.get(f"entity/salesreturn/{entity_id}"))
+    elif kind == "counterparty" and action != "DELETE":
+        counterparty_sync.apply_counterparty(backend, entity_id)
     else:
         logger.info("moysklad webhook %s %s %s ignored", kind, action, entity_id)
