@@ -7,6 +7,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from integration.crypto import check_keys, development_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"
 
@@ -23,6 +25,20 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY and not env_bool("AMOERP_ALLOW_DEFAULT_SECRET", False):
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (production mode).")
+
+# Backend secrets are encrypted at rest (integration.crypto) with these Fernet keys: the first encrypts, all decrypt.
+AMOERP_ENCRYPTION_KEYS = env_list("AMOERP_ENCRYPTION_KEYS", "")
+AMOERP_DEVELOPMENT_ENCRYPTION_KEY = not AMOERP_ENCRYPTION_KEYS
+if AMOERP_DEVELOPMENT_ENCRYPTION_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "AMOERP_ENCRYPTION_KEYS must be set when DEBUG is off (production mode): backend secrets are encrypted "
+            "with it. Generate a key with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        )
+    # DEBUG only: a key derived from SECRET_KEY; the system check amoerp.W001 says so on every start.
+    AMOERP_ENCRYPTION_KEYS = [development_key(SECRET_KEY)]
+check_keys(AMOERP_ENCRYPTION_KEYS)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")

@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("DEBUG", "1")
+# One explicit key shared by the test process and every child it starts (servers, workers, gunicorn with DEBUG=0).
+os.environ.setdefault("AMOERP_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=")
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import AMOERP, BASE_DIR, Q_CLUSTER  # noqa: E402

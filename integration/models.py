@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from .crypto import EncryptedJSONField
+
 
 class Backend(models.Model):
     """One configured external system: an amoCRM account, a MoySklad account, a 1C base."""
@@ -24,8 +26,9 @@ class Backend(models.Model):
     name = models.SlugField(_("name"), max_length=64, unique=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     base_url = models.URLField(_("base URL"), max_length=500)
-    # Secrets (tokens, passwords, client secrets) live here and are never logged or shown in full.
-    credentials = models.JSONField(_("credentials"), default=dict, blank=True)
+    # Secrets (tokens, passwords, client secrets, the webhook secret) live here, encrypted at rest
+    # (integration.crypto), and are never logged or shown in full.
+    credentials = EncryptedJSONField(_("credentials"), default=dict, blank=True)
     settings = models.JSONField(_("settings"), default=dict, blank=True)
     cursors = models.JSONField(_("sync cursors"), default=dict, blank=True)
     paused = models.BooleanField(_("paused"), default=False)
@@ -43,6 +46,19 @@ class Backend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    def save(self, *args, **kwargs):
+        # A webhook secret is a credential: one put in the settings (seen by operators, kept in history) moves.
+        if isinstance(self.settings, dict) and "webhook_secret" in self.settings:
+            self.settings = dict(self.settings)
+            self.credentials = {**(self.credentials or {}), "webhook_secret": self.settings.pop("webhook_secret")}
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "settings", "credentials"}
+        super().save(*args, **kwargs)
+
+    @property
+    def webhook_secret(self) -> str:
+        return str((self.credentials or {}).get("webhook_secret") or "")
 
 
 class Binding(models.Model):

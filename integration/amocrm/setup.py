@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +11,9 @@ from integration.amocrm import mappers as m
 from integration.amocrm.catalog_push import prepare_catalog
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.deals import LEAD_FIELDS, lead_field_ids
+from integration.backends import ensure_webhook_secret
 from integration.models import Backend
+from integration.secrets import mask_url
 
 WEBHOOK_EVENTS = ["add_lead", "update_lead", "status_lead", "add_company", "update_company", "add_contact",
                   "update_contact"]
@@ -22,7 +23,7 @@ COMPANY_FIELDS = [{"code": m.INN, "name": "ИНН", "type": "text", "sort": 510}
 
 def webhook_url(backend: Backend, public_url: str | None = None) -> str:
     base = (public_url or settings.AMOERP["PUBLIC_URL"]).rstrip("/")
-    return base + reverse("amocrm:webhook", kwargs={"secret": backend.settings["webhook_secret"]})
+    return base + reverse("amocrm:webhook", kwargs={"secret": backend.webhook_secret})
 
 
 def prepare_account(backend: Backend, *, public_url: str | None = None, client: AmoCrmClient | None = None
@@ -33,13 +34,14 @@ def prepare_account(backend: Backend, *, public_url: str | None = None, client: 
     company_fields = client.ensure_custom_fields("companies", COMPANY_FIELDS)
     prepare_catalog(backend, client=client)
     lead_fields = lead_field_ids(client, refresh=True)
-    if not backend.settings.get("webhook_secret"):
-        backend.settings["webhook_secret"] = secrets.token_urlsafe(24)
-        Backend.objects.filter(pk=backend.pk).update(settings=backend.settings)
+    ensure_webhook_secret(backend)
     destination = webhook_url(backend, public_url)
     client.register_webhook(destination, WEBHOOK_EVENTS)
-    hooks = [{"destination": h["destination"], "disabled": bool(h.get("disabled"))} for h in client.webhooks()]
+    # Settings are shown to operators and kept in history: the destinations are stored with the secret masked.
+    hooks = [{"destination": mask_url(str(h["destination"])), "disabled": bool(h.get("disabled"))}
+             for h in client.webhooks()]
     backend.settings["webhooks"] = hooks
     Backend.objects.filter(pk=backend.pk).update(settings=backend.settings)
-    return {"company_fields": sorted(company_fields), "lead_fields": sorted(lead_fields), "webhook": destination,
+    return {"company_fields": sorted(company_fields), "lead_fields": sorted(lead_fields),
+            "webhook": mask_url(destination),
             "lead_field_codes": [f["code"] for f in LEAD_FIELDS]}

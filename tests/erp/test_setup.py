@@ -162,4 +162,4 @@ def test_admin_action_subscribes_for_integration_admins_only(backend, ms, settin
     assert f"created {len(ENTITY_WEBHOOKS) + 1}" in text and "stock bystore" in text
     assert "hook-secret-1" not in text
     assert len(hooks(ms)) == len(ENTITY_WEBHOOKS)
-    assert Backend.objects.get(pk=backend.pk).settings["webhook_secret"] == "hook-secret-1"
+    assert Backend.objects.get(pk=backend.pk).webhook_secret == "hook-secret-1"

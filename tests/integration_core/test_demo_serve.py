@@ -15,6 +15,8 @@ from urllib.request import Request, urlopen
 
 import pytest
 
+from integration.crypto import decrypt_json
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -53,8 +55,8 @@ def test_demo_serves_with_the_queue_worker(tmp_path):
     try:
         wait_for_line(proc, "amoerp demo is running", timeout=400)
         with sqlite3.connect(db_file) as db:
-            secret = json.loads(db.execute(
-                "select settings from integration_backend where name = 'moysklad'").fetchone()[0])["webhook_secret"]
+            secret = decrypt_json(db.execute(  # the demo inherits our AMOERP_ENCRYPTION_KEYS
+                "select credentials from integration_backend where name = 'moysklad'").fetchone()[0])["webhook_secret"]
             product = db.execute("select erp_id from catalog_product where erp_id is not null limit 1").fetchone()[0]
         body = json.dumps({"events": [{"meta": {"type": "product", "href": f"https://x/entity/product/{product}"},
                                        "action": "UPDATE", "accountId": "demo"}]}).encode()

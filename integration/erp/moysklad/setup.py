@@ -8,12 +8,12 @@ may hold one subscription per (entityType, action) (reference §3.8), so a stale
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.urls import reverse
 
+from integration.backends import ensure_webhook_secret
 from integration.erp.moysklad.adapter import (
     MoySkladAdapter,
     create_webhook,
@@ -83,7 +83,7 @@ def public_base(public_url: str | None = None) -> str:
 
 def webhook_url(backend: Backend, public_url: str | None = None) -> str:
     return public_base(public_url) + reverse(
-        "moysklad:webhook", kwargs={"secret": backend.settings["webhook_secret"]}
+        "moysklad:webhook", kwargs={"secret": backend.webhook_secret}
     )
 
 
@@ -98,10 +98,7 @@ def _topic(kind: str, row: dict) -> str:
 
 
 def _ensure_secret(backend: Backend) -> None:
-    backend.settings = dict(backend.settings or {})
-    if not backend.settings.get("webhook_secret"):
-        backend.settings["webhook_secret"] = secrets.token_urlsafe(24)
-        Backend.objects.filter(pk=backend.pk).update(settings=backend.settings)
+    ensure_webhook_secret(backend)
 
 
 def _reconcile(

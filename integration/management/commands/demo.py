@@ -89,8 +89,7 @@ class Command(BaseCommand):
             name="moysklad",
             kind=Backend.Kind.MOYSKLAD,
             base_url=f"{sandbox.url}/api/remap/1.2",
-            credentials={"token": MOYSKLAD_TOKEN},
-            settings={"webhook_secret": secrets.token_urlsafe(24)},
+            credentials={"token": MOYSKLAD_TOKEN, "webhook_secret": secrets.token_urlsafe(24)},
         )
         return backend
 
