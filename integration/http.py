@@ -1,13 +1,16 @@
-"""The one HTTP session factory: default timeouts, journal logging with secrets masked, pause checks."""
+"""The one HTTP session factory: default timeouts, journal logging with secrets masked, pause checks, and the
+hosts a backend's session may reach (a remote answer pointing elsewhere — a redirect, a next-page link, an upload
+or download URL — is refused before anything, the credentials least of all, is sent there)."""
 
 from __future__ import annotations
 
 import contextvars
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 from urllib.request import getproxies
 
 import requests
@@ -18,6 +21,65 @@ from requests.adapters import HTTPAdapter
 from . import journal
 from .errors import BackendPaused, PermanentError, RetryableError
 from .models import Backend, JournalEntry
+
+# Hosts of the vendor's own services a backend of this kind may reach besides its base URL's host (amoCRM's file
+# drive, MoySklad's print-form storage). A leading dot: the domain and its subdomains.
+VENDOR_HOSTS: dict[str, tuple[str, ...]] = {
+    "amocrm": (".amocrm.ru", ".amocrm.com", ".kommo.com"),
+    "moysklad": (".moysklad.ru",),
+}
+
+
+class ForeignHost(PermanentError):
+    """A remote answer pointed to a host this backend does not talk to; nothing was sent there."""
+
+    def __init__(self, url: str, what: str = "request"):
+        super().__init__(f"{what} to a foreign host refused: {journal.secrets.mask_url(url)}")
+        self.url = url
+
+
+def url_origin(url: str) -> tuple[str, str]:
+    """(scheme, host[:port]) of a URL, lower-cased, without user info; ("", "") when it has none."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return "", ""
+    if not host:
+        return "", ""
+    if ":" in host:
+        host = f"[{host}]"
+    return parts.scheme.lower(), f"{host}:{port}" if port else host
+
+
+def allowed_hosts(backend: Backend) -> frozenset[str]:
+    """The base URL's host, the vendor's domains for the backend's kind, and `settings.allowed_hosts`."""
+    extra = (backend.settings or {}).get("allowed_hosts") or []
+    hosts = {url_origin(backend.base_url)[1], *VENDOR_HOSTS.get(backend.kind, ()), *map(str, extra)}
+    return frozenset(host.lower() for host in hosts if host)
+
+
+def host_allowed(url: str, hosts: Iterable[str]) -> bool:
+    scheme, netloc = url_origin(url)
+    if scheme not in ("http", "https") or not netloc:
+        return False
+    name = netloc.rsplit(":", 1)[0] if not netloc.endswith("]") else netloc
+    return any(netloc == host or (host.startswith(".") and (name.endswith(host) or name == host[1:]))
+               for host in hosts)
+
+
+def refuse_foreign(url: str, backend: Backend | None, what: str, method: str = "GET") -> ForeignHost:
+    """Journal the refusal and return the error to raise."""
+    error = ForeignHost(url, what)
+    journal.write(journal.Exchange(direction=JournalEntry.Direction.OUT, method=method, url=url,
+                                   error=f"ForeignHost: {error}"), backend)
+    return error
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    return url_origin(url) == url_origin(base_url)
+
 
 _deadline_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "integration_http_timeout_cap", default=None
@@ -50,11 +112,14 @@ class JournalingAdapter(HTTPAdapter):
     def __init__(self, backend: Backend | None, timeout: float, **kwargs):
         self.backend = backend
         self.default_timeout = timeout
+        self.allowed_hosts = allowed_hosts(backend) if backend is not None else None
         super().__init__(**kwargs)
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         if self.backend is not None and self.backend.paused:
             raise BackendPaused(self.backend.name)
+        if self.allowed_hosts is not None and not host_allowed(request.url or "", self.allowed_hosts):
+            raise refuse_foreign(request.url or "", self.backend, "request", request.method or "")
         timeout = _effective_timeout(timeout, self.default_timeout)
         started = time.monotonic()
         exchange = journal.Exchange(
@@ -82,7 +147,8 @@ class JournalingAdapter(HTTPAdapter):
 def build_session(backend: Backend | None, *, timeout: float | None = None) -> requests.Session:
     """A requests session for `backend`: default timeout, keep-alive, every exchange journaled.
 
-    Requests raise BackendPaused while the backend (this instance) is paused.
+    Requests raise BackendPaused while the backend (this instance) is paused, and ForeignHost (journaled, nothing
+    sent) for a URL outside the backend's hosts (`allowed_hosts`), redirects included.
     """
     session = requests.Session()
     adapter = JournalingAdapter(

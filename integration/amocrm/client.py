@@ -29,7 +29,7 @@ from integration.amocrm.alerts import suspend_backend
 from integration.amocrm.errors import AmbiguousWrite, ApiError, RateLimited, ValidationFailed
 from integration.amocrm.ratelimit import Limiter, limiter_for
 from integration.errors import BackendPaused, RetryableError
-from integration.http import build_session
+from integration.http import build_session, refuse_foreign, same_origin
 from integration.models import Backend
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,8 @@ class AmoCrmClient:
 
     def paginate(self, path: str, key: str, params: dict | None = None, *, limit: int = MAX_BATCH
                  ) -> Iterator[dict[str, Any]]:
-        """Every item of a list, following `_links.next`; 204 ends the list."""
+        """Every item of a list, following `_links.next` (on the account's host only: ForeignHost otherwise);
+        204 ends the list."""
         query = {**(params or {}), "limit": limit}
         page = self.get(path, query)
         while page:
@@ -170,7 +171,11 @@ class AmoCrmClient:
             next_href = page.get("_links", {}).get("next", {}).get("href")
             if not next_href:
                 return
-            page = self.get(urljoin(self.url(path), next_href))
+            next_url = urljoin(self.url(path), next_href)
+            if not same_origin(next_url, self.backend.base_url):
+                # The bearer token goes to the account's own host only, whatever an answer says.
+                raise refuse_foreign(next_url, self.backend, "_links.next")
+            page = self.get(next_url)
 
     # --- batch writes ------------------------------------------------------------------------------
     def write_batch(self, method: str, path: str, items: list[dict[str, Any]], key: str, *,
