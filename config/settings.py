@@ -189,13 +189,30 @@ AMOERP = {
     "REDIS_URL": os.environ.get("REDIS_URL", ""),
 }
 
+# Webhook URLs carry their secret in the path: every handler masks it (runserver's request line, django.request's
+# "Not Found: /hooks/…"). gunicorn's access log: run it with --logger-class integration.access_log.MaskingLogger.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "mask_secrets": {"()": "integration.secrets.MaskSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["mask_secrets"]},
+        "mail_admins": {"level": "ERROR", "filters": ["require_debug_false", "mask_secrets"],
+                        "class": "django.utils.log.AdminEmailHandler"},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's defaults re-declared with the masking handlers (a logger configured here loses its old ones).
+        "django": {"handlers": ["console", "mail_admins"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "weasyprint.progress": {"level": "WARNING"},  # one line per laid-out page otherwise
     },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -205,3 +206,42 @@ def redact_clipped(text: str, limit: int, known: Iterable[str] = ()) -> str:
 def truncate(text: str, limit: int) -> str:
     head, dropped = clip(text, limit)
     return f"{head}{truncation_marker(dropped)}"
+
+
+# A webhook path in free text (a log line): /hooks/<secret>/ or /hooks/<source>/<secret>/, fixed routes left alone.
+_HOOK_PATH_RE = re.compile(
+    r"(?P<prefix>/(?:" + "|".join(sorted(SECRET_PATH_PREFIXES)) + r")/"
+    r"(?:(?:" + "|".join(sorted(WEBHOOK_SOURCES)) + r")/)?)"
+    r"(?P<secret>[^/\s?#\"']+)",
+    re.IGNORECASE,
+)
+
+
+def mask_paths(text: str) -> str:
+    """Webhook secrets in the paths of a free text (a request log line), and bearer credentials, masked."""
+
+    def masked(match: re.Match) -> str:
+        secret = match["secret"]
+        if secret.lower() in FIXED_HOOK_ROUTES or secret.lower() in WEBHOOK_SOURCES:
+            return match.group(0)
+        return f"{match['prefix']}{REDACTED}"
+
+    return _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", _HOOK_PATH_RE.sub(masked, text))
+
+
+def _masked_arg(value: object) -> object:
+    return mask_paths(value) if isinstance(value, str) else value
+
+
+class MaskSecretsFilter(logging.Filter):
+    """A logging filter: webhook path secrets masked in the message and its arguments (runserver's request line,
+    `django.request`'s "Not Found: /hooks/…", gunicorn's access atoms). Never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = mask_paths(record.msg)
+        if isinstance(record.args, Mapping):
+            record.args = {key: _masked_arg(value) for key, value in record.args.items()}
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_masked_arg(value) for value in record.args)
+        return True
