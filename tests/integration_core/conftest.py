@@ -31,6 +31,7 @@ def backend(db):
         kind=Backend.Kind.MOYSKLAD,
         base_url="https://api.example.test/",
         credentials={"token": "tok-SECRET-0123456789", "password": "pa55word-xyz"},
+        settings={"allowed_hosts": [".127.0.0.1"]},  # the receiver (a stand-in remote) listens there
     )
 
 

@@ -91,7 +91,8 @@ def test_entries_survive_the_callers_rollback(backend, receiver):
     assert not journal.in_business_transaction()
     with pytest.raises(RuntimeError), transaction.atomic():
         assert journal.in_business_transaction()
-        fresh = Backend.objects.create(name="fresh", kind="amocrm", base_url="https://x.test/")
+        fresh = Backend.objects.create(name="fresh", kind="amocrm", base_url="https://x.test/",
+                                       settings={"allowed_hosts": [".127.0.0.1"]})
         http.build_session(fresh).post(f"{receiver.url}/ok", json={"a": 1})
         raise RuntimeError("business failure after the call")
     assert not Backend.objects.filter(name="fresh").exists()
