@@ -154,6 +154,8 @@ class BackendForm(forms.ModelForm):
 
     def clean_settings(self):
         value = self.cleaned_data.get("settings")
+        if isinstance(value, dict) and "webhook_secret" in value:
+            raise ValidationError(_("The webhook secret is a credential: change it under «change credentials»."))
         managed = self.managed_keys()
         if not managed:
             return value

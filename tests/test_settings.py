@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE",
+                                                         "AMOERP_ENCRYPTION_KEYS"}}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -35,6 +36,7 @@ def test_production_settings_pass_check_deploy():
         DEBUG="0",
         SECRET_KEY="k8#v2!pQz7@xL0m$Rt5^wYb3&Nc9*Ej4(Hs6)Ug1_Fd8+Ai2=Ko7-Jl5~Mn3|Bq9",
         ALLOWED_HOSTS="amoerp.example.com",
+        AMOERP_ENCRYPTION_KEYS="Zm9yLXRoZS1kZXBsb3ktY2hlY2stb25seS0zMi1ieXQ=",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -162,6 +162,13 @@ def test_the_admin_shows_the_webhook_secret_masked_and_never_in_the_settings(adm
     assert "legacy-secret-in-settings-42" not in page and "admin-token-987654" not in page
     history = admin_client.get(reverse("admin:integration_backend_history", args=[backend.pk])).content.decode()
     assert "legacy-secret-in-settings-42" not in history
+    # Typed into the settings (seen by operators, kept in history), a webhook secret is refused with the reason.
+    response = admin_client.post(reverse("admin:integration_backend_change", args=[backend.pk]), {
+        "name": "ms", "kind": "moysklad", "base_url": "https://api.moysklad.ru", "active": "on", "paused_reason": "",
+        "settings": '{"webhook_secret": "typed-into-settings-77"}', "credentials_update": ""})
+    assert response.status_code == 200 and "The webhook secret is a credential" in response.content.decode()
+    backend.refresh_from_db()
+    assert backend.webhook_secret == "legacy-secret-in-settings-42" and backend.settings == {}
 
 
 def free_port() -> int:
