@@ -112,6 +112,18 @@ def test_amocrm_links_next_on_the_account_host_is_followed(account):
     assert [lead["id"] for lead in AmoCrmClient(backend).paginate("/api/v4/leads", "leads")] == [1, 2]
 
 
+def test_amocrm_file_upload_url_on_a_foreign_host_is_refused(account, stranger):
+    backend = Backend.objects.create(name="amo", kind=Backend.Kind.AMOCRM, base_url=account.url,
+                                     credentials={"access_token": TOKEN, "long_lived": True})
+    account.json("GET", "/api/v4/account", {"id": 1, "drive_url": f"{account.url}/drive"})
+    account.json("POST", "/drive/v1.0/sessions", {"session_id": 7, "upload_url": f"{stranger.url}/upload/x",
+                                                  "max_part_size": 524288})
+    with pytest.raises(ForeignHost):
+        AmoCrmClient(backend).upload_file("invoice-1.pdf", b"%PDF-1.4 invoice")
+    assert stranger.received == []
+    assert len(refusals(backend)) == 1
+
+
 def test_moysklad_print_form_redirect_to_a_foreign_host_is_refused(account, stranger):
     backend = Backend.objects.create(name="ms", kind=Backend.Kind.MOYSKLAD, base_url=account.url + "/api/remap/1.2",
                                      credentials={"token": MS_TOKEN}, settings={"read_attempts": 1})
