@@ -1,13 +1,25 @@
 """Backend credentials encrypted at rest; the webhook secret moves from the settings into them.
 
 Forward: every row's credentials are encrypted with the first key of AMOERP_ENCRYPTION_KEYS, and
-settings.webhook_secret joins them (history rows lose it: the settings are what auditors read).
+settings.webhook_secret joins them (history rows lose it: the settings are what auditors read); the amoCRM
+webhook destinations remembered in the settings (URLs with the secret in the path) are kept masked.
 Backward: decrypted back into a JSON column, the webhook secret back into the settings (history stays clean).
 """
 
-from django.db import migrations
+from django.db import migrations, models
 
 import integration.crypto
+from integration.secrets import mask_url
+
+
+def scrubbed(settings: dict) -> dict:
+    settings = {k: v for k, v in (settings or {}).items() if k != "webhook_secret"}
+    if isinstance(settings.get("webhooks"), list):
+        settings["webhooks"] = [
+            {**hook, "destination": mask_url(str(hook.get("destination", "")))} if isinstance(hook, dict) else hook
+            for hook in settings["webhooks"]
+        ]
+    return settings
 
 
 def seal(apps, schema_editor):
@@ -16,13 +28,14 @@ def seal(apps, schema_editor):
         credentials = dict(backend.credentials or {})
         settings = dict(backend.settings or {})
         if "webhook_secret" in settings:
-            credentials["webhook_secret"] = settings.pop("webhook_secret")
+            credentials["webhook_secret"] = settings["webhook_secret"]
         backend.sealed = credentials
-        backend.settings = settings
+        backend.settings = scrubbed(settings)
         backend.save(update_fields=["sealed", "settings"])
     History = apps.get_model("integration", "HistoricalBackend")
-    for row in History.objects.filter(settings__has_key="webhook_secret"):
-        row.settings = {k: v for k, v in row.settings.items() if k != "webhook_secret"}
+    leaky = models.Q(settings__has_key="webhook_secret") | models.Q(settings__has_key="webhooks")
+    for row in History.objects.filter(leaky):
+        row.settings = scrubbed(row.settings)
         row.save(update_fields=["settings"])
 
 

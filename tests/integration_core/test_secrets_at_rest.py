@@ -228,7 +228,8 @@ def test_the_migration_encrypts_existing_rows_and_moves_the_webhook_secret_and_b
                 "INSERT INTO integration_backend (name, kind, base_url, credentials, settings, cursors, paused,"
                 " paused_reason, dry_run, active, created_at, updated_at) VALUES ('old', 'moysklad', 'https://x.test/',"
                 " %s, %s, '{}', false, '', false, true, now(), now()) RETURNING id",
-                ['{"token": "plain-token-123456"}', '{"webhook_secret": "plain-hook-654321", "page_limit": 100}'])
+                ['{"token": "plain-token-123456"}', '{"webhook_secret": "plain-hook-654321", "page_limit": 100, '
+                 '"webhooks": [{"destination": "https://erp.test/hooks/amocrm/plain-hook-654321/", "disabled": true}]}'])
             [pk] = cursor.fetchone()
         executor = MigrationExecutor(connection)
         executor.migrate(after)
@@ -238,7 +239,8 @@ def test_the_migration_encrypts_existing_rows_and_moves_the_webhook_secret_and_b
         assert stored.startswith("gAAAAA") and "plain" not in stored and "plain-hook" not in settings_text
         backend = Backend.objects.get(pk=pk)
         assert backend.credentials == {"token": "plain-token-123456", "webhook_secret": "plain-hook-654321"}
-        assert backend.settings == {"page_limit": 100}
+        assert backend.settings == {"page_limit": 100, "webhooks": [
+            {"destination": "https://erp.test/hooks/amocrm/***/", "disabled": True}]}
         executor = MigrationExecutor(connection)
         executor.migrate(before)
         with connection.cursor() as cursor:
