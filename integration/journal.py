@@ -182,7 +182,8 @@ def write(exchange: Exchange, backend: Backend | None = None, correlation: Corre
             with transaction.atomic():  # a savepoint: a failed insert can't poison the caller's transaction
                 entry.save(force_insert=True)
     except Exception:  # noqa: BLE001 - journaling must not break the exchange
-        logger.exception("integration journal: could not write an entry for %s %s", exchange.method, exchange.url)
+        logger.exception("integration journal: could not write an entry for %s %s", exchange.method,
+                         secrets.mask_url(exchange.url))
 
 
 def journal_incoming(
