@@ -1,4 +1,5 @@
-"""Staff API (session auth, staff only): list, read, create and update counterparties with contacts."""
+"""Staff API (session auth, staff with the model's permissions): list, read, create and update counterparties with
+contacts. ERP and CRM ids are read-only here: only the syncs bind a counterparty to a remote record."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import mixins, serializers, viewsets
@@ -8,26 +9,25 @@ from rest_framework.pagination import LimitOffsetPagination
 from .actions import create_counterparty, update_counterparty
 from .errors import InvalidValue
 from .models import Counterparty
+from .permissions import StaffModelPermissions
 from .types import CounterpartyData
 from .validators import normalize_phone
 
-WRITABLE = ("kind", "name", "full_name", "inn", "kpp", "ogrn", "segment", "legal_address", "actual_address",
-            "erp_id", "crm_id")
+WRITABLE = ("kind", "name", "full_name", "inn", "kpp", "ogrn", "segment", "legal_address", "actual_address")
+EXTERNAL_IDS = ("erp_id", "crm_id")
 
 
 class CounterpartySerializer(serializers.ModelSerializer):
     inn = serializers.CharField(max_length=32, allow_blank=True, required=False)
     kpp = serializers.CharField(max_length=32, allow_blank=True, required=False)
     ogrn = serializers.CharField(max_length=32, allow_blank=True, required=False)
-    erp_id = serializers.CharField(max_length=64, allow_null=True, required=False)
-    crm_id = serializers.CharField(max_length=64, allow_null=True, required=False)
     phones = serializers.ListField(child=serializers.CharField(max_length=64), required=False, write_only=True)
     emails = serializers.ListField(child=serializers.CharField(max_length=254), required=False, write_only=True)
 
     class Meta:
         model = Counterparty
-        fields = ("id", *WRITABLE, "phones", "emails", "merged_into", "created_at", "updated_at")
-        read_only_fields = ("id", "merged_into", "created_at", "updated_at")
+        fields = ("id", *WRITABLE, *EXTERNAL_IDS, "phones", "emails", "merged_into", "created_at", "updated_at")
+        read_only_fields = ("id", *EXTERNAL_IDS, "merged_into", "created_at", "updated_at")
         validators = []  # natural keys are checked by the actions, per kind, with a message naming the match
 
     def to_representation(self, instance):
@@ -41,7 +41,8 @@ class CounterpartySerializer(serializers.ModelSerializer):
         values = {f: attrs.get(f, getattr(instance, f) if instance else None) for f in WRITABLE}
         segment = values.pop("segment")
         self.data_object = CounterpartyData(
-            **{k: (v if v is not None or k in ("erp_id", "crm_id") else "") for k, v in values.items()},
+            **{k: (v if v is not None else "") for k, v in values.items()},
+            **{k: getattr(instance, k) if instance else None for k in EXTERNAL_IDS},
             segment_id=segment.pk if segment else None,
             phones=tuple(attrs["phones"]) if "phones" in attrs else (None if instance else ()),
             emails=tuple(attrs["emails"]) if "emails" in attrs else (None if instance else ()),
@@ -76,6 +77,7 @@ class CounterpartyViewSet(
 
     serializer_class = CounterpartySerializer
     pagination_class = Pages
+    permission_classes = [StaffModelPermissions]
 
     def get_queryset(self):
         queryset = Counterparty.objects.prefetch_related("phones", "emails").order_by("pk")

@@ -1,4 +1,5 @@
-"""Staff API: GET /api/v1/kpis?from=YYYY-MM-DD&to=YYYY-MM-DD[&step=day|week|month] (session auth, staff only)."""
+"""Staff API: GET /api/v1/kpis?from=YYYY-MM-DD&to=YYYY-MM-DD[&step=day|week|month] (session auth; staff who may view
+the orders and documents the KPIs are computed from)."""
 
 from datetime import timedelta
 
@@ -6,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -67,8 +68,16 @@ class KpisSerializer(serializers.Serializer):
     duplicate_products = serializers.IntegerField(allow_null=True)
 
 
+class CanViewKpis(BasePermission):
+    RIGHTS = ("orders.view_order", "documents.view_document")
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_active and user.is_staff and user.has_perms(self.RIGHTS))
+
+
 class KpiView(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [CanViewKpis]
 
     @extend_schema(
         summary="The brief's KPIs over a period",

@@ -1,7 +1,9 @@
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from counterparties.models import Counterparty
+from integration.staff.groups import ADMIN_GROUP, AUDITOR_GROUP, OPERATOR_GROUP
 
 from . import factories as f
 
@@ -9,9 +11,16 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/counterparties/"
 
 
+def staff_user(username: str, group: str | None = ADMIN_GROUP):
+    user = get_user_model().objects.create_user(username, is_staff=True)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
 @pytest.fixture
 def staff_client(client):
-    client.force_login(get_user_model().objects.create_user("staff", is_staff=True))
+    client.force_login(staff_user("staff"))
     return client
 
 
@@ -101,9 +110,37 @@ def test_list_filters(staff_client):
     assert staff_client.get(URL, {"phone": "12"}).status_code == 400
 
 
-def test_external_ids_are_unique(staff_client):
-    existing = f.legal(erp_id="ms-1")
+def test_external_ids_are_read_only(staff_client):
+    """ERP and CRM ids bind a row to a remote record: only the syncs set them, never the staff API."""
+    existing = f.legal(erp_id="ms-1", crm_id="amo-1")
     response = post(staff_client, {"kind": "legal", "name": "Другая", "inn": "7707083893", "kpp": "770701001",
-                                   "erp_id": "ms-1"})
-    assert response.status_code == 400
-    assert f"#{existing.pk}" in response.json()["erp_id"][0]
+                                   "erp_id": "ms-1", "crm_id": "amo-2"})
+    assert response.status_code == 201, response.json()
+    assert response.json()["erp_id"] is None and response.json()["crm_id"] is None
+    created = Counterparty.objects.get(pk=response.json()["id"])
+    assert (created.erp_id, created.crm_id) == (None, None)
+    url = f"{URL}{existing.pk}/"
+    response = staff_client.patch(url, {"erp_id": "ms-9", "crm_id": None, "name": "Ромашка"},
+                                  content_type="application/json")
+    assert response.status_code == 200, response.json()
+    assert (response.json()["erp_id"], response.json()["crm_id"]) == ("ms-1", "amo-1")
+    existing.refresh_from_db()
+    assert (existing.erp_id, existing.crm_id, existing.name) == ("ms-1", "amo-1", "Ромашка")
+
+
+BODY = {"kind": "legal", "name": "ООО «Ромашка»", "inn": "7707083893", "kpp": "770701001"}
+
+
+@pytest.mark.parametrize("group", [AUDITOR_GROUP, OPERATOR_GROUP, None])
+def test_staff_without_the_model_rights_read_at_most_and_change_nothing(client, group):
+    existing = f.legal(name="Старое имя")
+    client.force_login(staff_user("reader", group))
+    reads = client.get(URL).status_code, client.get(f"{URL}{existing.pk}/").status_code
+    assert reads == ((200, 200) if group else (403, 403))
+    assert post(client, BODY).status_code == 403
+    for method in (client.patch, client.put):
+        response = method(f"{URL}{existing.pk}/", {**BODY, "name": "Новое имя"}, content_type="application/json")
+        assert response.status_code == 403
+    assert client.delete(f"{URL}{existing.pk}/").status_code in (403, 405)
+    assert list(Counterparty.objects.values_list("name", flat=True)) == ["Старое имя"]
+    assert not existing.history.filter(history_change_reason="staff API").exists()

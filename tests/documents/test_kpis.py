@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 
 from catalog.models import Barcode, Pack, Warehouse
@@ -13,6 +14,7 @@ from counterparties.models import Counterparty, Phone
 from documents.kpis import compute_kpis, kpi_series
 from documents.models import Document
 from integration.models import Backend, Conflict, OutboxEvent
+from integration.staff.groups import AUDITOR_GROUP
 from orders.models import Approval, Order, Reservation
 
 from .factories import make_product, make_unit
@@ -155,6 +157,7 @@ def test_bad_periods(db, args, field):
 @pytest.fixture
 def staff_client(client, db):
     user = get_user_model().objects.create_user("staff", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name=AUDITOR_GROUP))  # KPIs need the view rights of orders and documents
     client.force_login(user)
     return client
 
@@ -190,4 +193,6 @@ def test_api_rejects_bad_dates_per_field(staff_client, query, errors):
 def test_api_is_for_staff_only(client, db):
     assert client.get("/api/v1/kpis").status_code == 403
     client.force_login(get_user_model().objects.create_user("manager", password="x"))
+    assert client.get("/api/v1/kpis").status_code == 403
+    client.force_login(get_user_model().objects.create_user("staff-no-rights", password="x", is_staff=True))
     assert client.get("/api/v1/kpis").status_code == 403
