@@ -799,7 +799,9 @@ class OverrideForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["content_type"].queryset = ContentType.objects.filter(app_label__in=OVERRIDABLE_APPS).order_by("app_label", "model")
+        if "content_type" in self.fields:  # a view-only user's form has no fields
+            self.fields["content_type"].queryset = ContentType.objects.filter(
+                app_label__in=OVERRIDABLE_APPS).order_by("app_label", "model")
 
     def clean(self):
         data = super().clean()

@@ -40,6 +40,7 @@ OPERATOR_ACTIONS = (
     "orders.approve_shortage",
     "staff.pause_backend",
     "staff.run_dry_run",
+    "amocrm.change_alert",  # mark alerts resolved (their fields are read-only in the admin)
 )
 
 
