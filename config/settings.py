@@ -227,3 +227,9 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- The widget API's tokens ---------------------------------------------------------------------------------
+AMOERP_WIDGET = {
+    # amoCRM does not document whether a widget token (X-Auth-Token) is sent once: accept each jti once by default.
+    "TOKEN_SINGLE_USE": env_bool("AMOERP_WIDGET_TOKEN_SINGLE_USE", True),
+}

@@ -1,4 +1,5 @@
-"""X-Auth-Token authentication: the amoCRM disposable JWT, accepted once (jti replay cache), mapped to rights."""
+"""X-Auth-Token authentication: the amoCRM disposable JWT, accepted once (jti replay cache) unless the
+AMOERP_WIDGET["TOKEN_SINGLE_USE"] setting is off, mapped to rights."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,7 +16,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from integration.amocrm.widget_token import InvalidWidgetToken, WidgetIdentity, verify_widget_token
-from integration.models import Backend
+from integration.widget.approvers import may_approve
 from integration.widget.models import UsedToken
 from orders.types import Actor
 
@@ -32,17 +34,11 @@ REASON_MESSAGES = {
 }
 
 
-def is_approver(backend: Backend, user_id: int) -> bool:
-    """amoCRM users listed in the backend's settings["approvers"] may approve shortages."""
-    return str(user_id) in {str(item) for item in backend.settings.get("approvers", [])}
-
-
 @dataclass(frozen=True)
 class WidgetUser:
     """The caller behind a verified widget token (what request.user is in the widget API)."""
 
     identity: WidgetIdentity
-    can_approve: bool
     is_authenticated = True
     is_anonymous = False
 
@@ -50,16 +46,26 @@ class WidgetUser:
     def crm_user_id(self) -> int:
         return self.identity.user_id
 
-    def actor(self) -> Actor:
-        return Actor(crm_user_id=self.identity.user_id, can_approve=self.can_approve, source="widget")
+    def actor(self, *, approving: bool = False) -> Actor:
+        """The amoCRM user as the actor of a change; `approving`: ask whether they may approve (amoCRM may be
+        asked about their group)."""
+        can_approve = approving and may_approve(self.identity.backend, self.identity.user_id)
+        return Actor(crm_user_id=self.identity.user_id, can_approve=can_approve, source="widget")
 
     def __str__(self) -> str:
         return f"amocrm:{self.identity.account_id}/{self.identity.user_id}"
 
 
+def single_use() -> bool:
+    return bool(settings.AMOERP_WIDGET["TOKEN_SINGLE_USE"])
+
+
 def remember_jti(identity: WidgetIdentity) -> None:
-    """Accept each token id once; raises AuthenticationFailed for a missing or replayed jti."""
+    """Accept each token id once; raises AuthenticationFailed for a missing or replayed jti. With single use
+    off (amoCRM does not document whether it sends a token once), a token is good until it expires."""
     global _last_purge
+    if not single_use():
+        return
     if not identity.jti:
         raise AuthenticationFailed(_("The token has no id (jti)."), code="missing_jti")
     # One round trip, and no broken transaction on a replay: the row comes back only when it is new.
@@ -87,7 +93,7 @@ class WidgetTokenAuthentication(BaseAuthentication):
             message = REASON_MESSAGES.get(exc.reason, _("The token is invalid."))
             raise AuthenticationFailed(message, code=exc.reason) from exc
         remember_jti(identity)
-        return WidgetUser(identity, is_approver(identity.backend, identity.user_id)), identity
+        return WidgetUser(identity), identity
 
     def authenticate_header(self, request):
         return f'{HEADER} realm="amoCRM widget"'
@@ -101,4 +107,4 @@ class WidgetTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": HEADER,
-                "description": "amoCRM disposable widget token (HS256 JWT, single use)"}
+                "description": "amoCRM disposable widget token (HS256 JWT; single use unless configured)"}

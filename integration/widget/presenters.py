@@ -17,9 +17,9 @@ ACTIVE = (Reservation.Status.PENDING, Reservation.Status.CONFIRMED)
 
 
 def pdf_url(document: Document) -> str | None:
-    if document.status != Document.Status.ISSUED or not document.pdf:
+    if document.status != Document.Status.ISSUED or not document.pdf or not document.order.lead_id:
         return None
-    return reverse("widget:document-pdf", args=[document.pk])
+    return reverse("widget:document-pdf", args=[document.order.lead_id, document.pk])
 
 
 def document(d: Document) -> dict:
@@ -40,7 +40,7 @@ def order_detail(order: Order) -> dict:
         Conflict.objects.filter(content_type=ContentType.objects.get_for_model(Order), object_id=order.pk)
         .order_by("pk")
     )
-    documents = list(Document.objects.filter(order=order).order_by("pk"))
+    documents = list(Document.objects.filter(order=order).select_related("order").order_by("pk"))
     payments = list(Payment.objects.filter(order=order).order_by("paid_at", "pk"))
     shipments = list(Shipment.objects.filter(order=order).prefetch_related("lines").order_by("shipped_at", "pk"))
     return {

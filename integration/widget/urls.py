@@ -10,5 +10,6 @@ urlpatterns = [
     path("leads/<int:lead_id>/order/approve", views.ApproveView.as_view(), name="lead-order-approve"),
     path("leads/<int:lead_id>/order/cancel", views.CancelView.as_view(), name="lead-order-cancel"),
     path("leads/<int:lead_id>/documents", views.DocumentRequestView.as_view(), name="lead-documents"),
-    path("documents/<int:document_id>/pdf", views.DocumentPdfView.as_view(), name="document-pdf"),
+    # A document is reached through its deal only: the deal is checked in the token's account first.
+    path("leads/<int:lead_id>/documents/<int:document_id>/pdf", views.DocumentPdfView.as_view(), name="document-pdf"),
 ]

@@ -61,8 +61,8 @@ class WidgetView(APIView):
     def get_exception_handler(self):
         return problems.exception_handler
 
-    def actor(self):
-        return self.request.user.actor()
+    def actor(self, **options):
+        return self.request.user.actor(**options)
 
     @property
     def backend(self):
@@ -137,7 +137,7 @@ class ApproveView(WidgetView):
         order = self.order_of(lead_id)
         body = s.ApproveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        result = actions.approve_shortage(order, self.actor(), body.validated_data["reason"])
+        result = actions.approve_shortage(order, self.actor(approving=True), body.validated_data["reason"])
         if result.erp_event is not None:
             outbox.deliver_now(result.erp_event, timeout=FAST_PATH_SECONDS)
         order.refresh_from_db()
@@ -167,17 +167,15 @@ class DocumentPdfView(WidgetView):
     renderer_classes = [JSONRenderer, PdfRenderer]
 
     @extend_schema(
-        parameters=[OpenApiParameter("document_id", OpenApiTypes.INT64, OpenApiParameter.PATH)],
+        parameters=[LEAD, OpenApiParameter("document_id", OpenApiTypes.INT64, OpenApiParameter.PATH)],
         responses={(200, "application/pdf"): OpenApiTypes.BINARY, **ERRORS},
-        summary="The document's PDF (404 until it is issued)",
+        summary="The PDF of a document of the lead's order (404 until it is issued, and for other deals' documents)",
     )
-    def get(self, request, document_id: int):
+    def get(self, request, lead_id: int, document_id: int):
+        order = self.order_of(lead_id)
         if document_id > s.MAX_ID:
             raise NotFound()
-        document = get_object_or_404(Document.objects.select_related("order"), pk=document_id,
-                                     status=Document.Status.ISSUED)
-        if document.order.lead_id:
-            self.lead(document.order.lead_id)  # only the documents of the token's account's deals
+        document = get_object_or_404(Document, pk=document_id, order=order, status=Document.Status.ISSUED)
         if not document.pdf:
             raise NotFound()
         name = f"{document.get_kind_display()} {document.number or document.pk}.pdf"

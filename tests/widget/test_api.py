@@ -103,6 +103,48 @@ def test_approve_needs_an_approver_then_reserves(manager, approver, shop, deal):
     assert manager.put(f"{BASE}/leads/{lead}/order", cart).status_code == 409  # closed
 
 
+def test_approvers_by_amocrm_group_read_from_amocrm(amo, shop, deal):
+    """settings["approver_groups"]: the user's group (rights.group_id; the main group is 0) is read from amoCRM
+    when the approval is asked for; users of other groups, and users amoCRM does not know, are refused."""
+    from tests.widget.conftest import WidgetClient
+
+    lead = deal()
+    cart = {"lines": [{"product": shop["saw"].pk, "quantity": "3", "warehouse": shop["main"].pk}]}
+    anna, stranger = WidgetClient(amo, 1001), WidgetClient(amo, 501)  # 1001 is a user of the sandbox account
+    assert anna.put(f"{BASE}/leads/{lead}/order", cart).status_code == 409
+    amo.settings = {**amo.settings, "approvers": [], "approver_groups": [42]}
+    amo.save()
+    assert anna.post(f"{BASE}/leads/{lead}/order/approve", {"reason": "предоплата"}).status_code == 403
+    amo.settings = {**amo.settings, "approver_groups": [0]}
+    amo.save()
+    assert stranger.post(f"{BASE}/leads/{lead}/order/approve", {"reason": "предоплата"}).status_code == 403
+    assert Order.objects.get(lead_id=lead).status == Order.Status.AWAITING_APPROVAL
+    ok = anna.post(f"{BASE}/leads/{lead}/order/approve", {"reason": "предоплата"})
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["order"]["approvals"][0]["decided_by"] == "amocrm-user-1001"
+
+
+def test_the_amocrm_user_is_the_actor_of_every_change(manager, approver, shop, deal):
+    from tests.documents.factories import make_our_organization
+
+    make_our_organization()
+    lead = deal()
+    cart = {"lines": [{"product": shop["saw"].pk, "quantity": "3", "warehouse": shop["main"].pk}]}
+    assert manager.put(f"{BASE}/leads/{lead}/order", cart).status_code == 409
+    assert approver.post(f"{BASE}/leads/{lead}/order/approve", {"reason": "предоплата"}).status_code == 200
+    assert manager.post(f"{BASE}/leads/{lead}/documents", {"kind": "invoice"}).status_code == 202
+    assert manager.post(f"{BASE}/leads/{lead}/order/cancel").status_code == 200
+    order = Order.objects.get(lead_id=lead)
+    reasons = list(order.history.order_by("history_id").values_list("history_change_reason", flat=True))
+    assert "cart set (widget:amocrm-user-501)" in reasons
+    assert "shortage approved (widget:amocrm-user-777)" in reasons
+    assert reasons[-1] == "cancelled (widget:amocrm-user-501)"
+    assert not order.history.exclude(history_user=None).exists()  # no Django user stands in for them
+    approval = order.approvals.get()
+    assert (approval.decided_by_crm_user, approval.decided_by_id) == (777, None)
+    assert Document.objects.get(order=order).requested_by == "widget:amocrm-user-501"
+
+
 def test_order_detail_and_404(manager, shop, deal):
     lead = deal()
     missing = manager.get(f"{BASE}/leads/404/order")
@@ -153,10 +195,34 @@ def test_documents_request_and_pdf(manager, shop, deal):
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert b"".join(pdf.streaming_content).startswith(b"%PDF")
     pending = Document.objects.create(order=Order.objects.get(lead_id=lead), kind="upd")
-    assert manager.get(f"{BASE}/documents/{pending.pk}/pdf").status_code == 404  # not issued yet
+    assert manager.get(f"{BASE}/leads/{lead}/documents/{pending.pk}/pdf").status_code == 404  # not issued yet
     bad = manager.post(f"{BASE}/leads/{lead}/documents", {"kind": "receipt"})
     assert bad.status_code == 400 and "kind" in bad.json()["errors"]
-    assert manager.get(f"{BASE}/documents/999999/pdf").status_code == 404
+    assert manager.get(f"{BASE}/leads/{lead}/documents/999999/pdf").status_code == 404
+
+
+def test_a_document_is_served_only_through_its_own_deal(manager, shop, deal):
+    """Another deal's document, a document through a deal that is not in the token's account, and the old
+    path without a deal all answer 404, with no PDF byte."""
+    from tests.documents.factories import make_our_organization
+
+    make_our_organization()
+    invoices = {}
+    for lead in (deal(), deal()):
+        manager.put(f"{BASE}/leads/{lead}/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1",
+                                                              "warehouse": shop["main"].pk}]})
+        invoices[lead] = manager.post(f"{BASE}/leads/{lead}/documents", {"kind": "invoice"}).json()
+    (mine, mine_doc), (other, other_doc) = invoices.items()
+    assert mine_doc["pdf_url"] == f"{BASE}/leads/{mine}/documents/{mine_doc['id']}/pdf"
+    assert manager.get(mine_doc["pdf_url"], HTTP_ACCEPT="application/pdf").status_code == 200
+    assert manager.get(f"{BASE}/leads/{mine}/documents/{other_doc['id']}/pdf").status_code == 404
+    # An order of a deal the account does not have (another account's deal id): its documents stay hidden.
+    foreign = Order.objects.get(lead_id=other)
+    Order.objects.filter(pk=foreign.pk).update(lead_id=987654321)
+    response = manager.get(f"{BASE}/leads/987654321/documents/{other_doc['id']}/pdf", HTTP_ACCEPT="application/pdf")
+    assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
+    for document_id in (mine_doc["id"], other_doc["id"]):  # the old path is gone
+        assert manager.get(f"{BASE}/documents/{document_id}/pdf").status_code == 404
 
 
 def test_unknown_products_are_field_errors(manager, shop, deal):

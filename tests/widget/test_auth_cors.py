@@ -72,3 +72,31 @@ def test_docs_page_works_offline(client):
     assert "cdn." not in html and "redoc" in html.lower() and "/static/" in html
     schema = client.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/widget/v1/products" in schema.content
+
+
+def test_a_token_may_be_reused_until_it_expires_when_configured(amo, settings):
+    """amoCRM does not document whether a token is sent once: single use is the default, reuse a setting."""
+    settings.AMOERP_WIDGET = {**settings.AMOERP_WIDGET, "TOKEN_SINGLE_USE": False}
+    token = mint_widget_token(amo, 501)
+    assert [call(token).status_code for _ in range(3)] == [200, 200, 200]
+    assert not UsedToken.objects.exists()
+    expired = mint_widget_token(amo, 501, exp=int(time.time()) - 3600, iat=int(time.time()) - 5400,
+                                nbf=int(time.time()) - 5400)
+    assert_401(call(expired), "expired")
+
+
+def test_a_token_is_good_only_for_the_backend_of_its_account(amo, sandbox):
+    """Another connected account's token (signed with its own secret) and a token naming an inactive backend's
+    account are refused; the account's own token is not accepted for another account id."""
+    from integration.models import Backend
+
+    other = Backend.objects.create(
+        name="other", kind=Backend.Kind.AMOCRM, base_url="https://other.amocrm.ru",
+        credentials={"client_id": "other-client", "client_secret": "other-secret-other-secret-0123456789",
+                     "redirect_uri": amo.credentials["redirect_uri"]},
+        settings={"account_id": 424242, "subdomain": "other"})
+    assert call(mint_widget_token(other, 501)).status_code == 200
+    forged = mint_widget_token(amo, 501, account_id=424242)  # our secret, their account: signature fails
+    assert_401(call(forged), "bad_signature")
+    Backend.objects.filter(pk=other.pk).update(active=False)
+    assert_401(call(mint_widget_token(other, 501)), "unknown_account")
