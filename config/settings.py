@@ -228,8 +228,26 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# --- The widget API's tokens ---------------------------------------------------------------------------------
+# --- The widget API's tokens, rate limits of the public endpoints, the admin login lockout -------------------
 AMOERP_WIDGET = {
     # amoCRM does not document whether a widget token (X-Auth-Token) is sent once: accept each jti once by default.
     "TOKEN_SINGLE_USE": env_bool("AMOERP_WIDGET_TOKEN_SINGLE_USE", True),
 }
+# "N/s|min|hour|day" per caller; "" turns a limit off (integration.throttling). Over it: 429 + Retry-After.
+AMOERP_THROTTLE = {
+    "WIDGET_ACCOUNT": os.environ.get("AMOERP_THROTTLE_WIDGET_ACCOUNT", "1200/min"),
+    "WIDGET_IP": os.environ.get("AMOERP_THROTTLE_WIDGET_IP", "600/min"),
+    "WEBHOOK_ACCOUNT": os.environ.get("AMOERP_THROTTLE_WEBHOOK_ACCOUNT", "3000/min"),
+    "WEBHOOK_IP": os.environ.get("AMOERP_THROTTLE_WEBHOOK_IP", "3000/min"),
+    # How many reverse proxies in front of us append to X-Forwarded-For (0: the header is not trusted).
+    "TRUSTED_PROXIES": int(os.environ.get("AMOERP_TRUSTED_PROXIES", "0")),
+}
+# Admin login: AXES_FAILURE_LIMIT failed attempts of one user from one address lock them out for the cool-off.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as django-axes requires
+AUTHENTICATION_BACKENDS = ["integration.throttling.LoginLockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("AMOERP_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = int(os.environ.get("AMOERP_LOGIN_LOCKOUT_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "integration.throttling.client_ip"

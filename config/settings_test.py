@@ -7,7 +7,7 @@ os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("AMOERP_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=")
 
 from config.settings import *  # noqa: E402,F403
-from config.settings import AMOERP, BASE_DIR, Q_CLUSTER  # noqa: E402
+from config.settings import AMOERP, AMOERP_THROTTLE, BASE_DIR, Q_CLUSTER  # noqa: E402
 
 SECRET_KEY = "test-secret-key"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -16,3 +16,6 @@ LANGUAGE_CODE = "en"
 Q_CLUSTER = {**Q_CLUSTER, "workers": 2, "timeout": 20, "retry": 30, "sync": False}
 AMOERP = {**AMOERP, "HTTP_TIMEOUT": 5.0}
 SECURE_SSL_REDIRECT = False
+# Rate limits off: suites that send thousands of requests from 127.0.0.1 are not throttled; the throttling tests
+# set their own limits (tests/widget/test_throttling.py).
+AMOERP_THROTTLE = {**AMOERP_THROTTLE, "WIDGET_ACCOUNT": "", "WIDGET_IP": "", "WEBHOOK_ACCOUNT": "", "WEBHOOK_IP": ""}

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from integration import inbox
+from integration import inbox, throttling
 from integration.amocrm.errors import OAuthRejected
 from integration.amocrm.handlers import SOURCE
 from integration.amocrm.tokens import exchange_code
@@ -34,9 +34,13 @@ def receive_webhook(request: HttpRequest, secret: str) -> HttpResponse:
     keeps failing); nothing is stored for it, the journal keeps the request.
     """
     request._journal_started = timezone.now()
+    if limited := throttling.webhook_ip_limit(request, "amocrm"):
+        return limited
     backend = backend_for_webhook_secret(Backend.Kind.AMOCRM, secret)
     if backend is None:
         return HttpResponse(status=404)
+    if limited := throttling.webhook_backend_limit("amocrm", backend.pk):
+        return limited
     try:
         body = inbox.webhook_body(request)
         events = webhook_events(parse_bracket_body(body))

@@ -23,8 +23,8 @@ GROUP_NAMES = (ADMIN_GROUP, OPERATOR_GROUP, AUDITOR_GROUP)
 
 # Django apps whose module lives under one of these packages are "the platform's apps".
 PLATFORM_PACKAGES = ("catalog", "counterparties", "orders", "documents", "integration")
-# The integration admin also manages the job queue's schedules and tasks.
-ADMIN_EXTRA_APPS = ("django_q",)
+# The integration admin also manages the job queue's schedules and tasks, and unlocks locked-out logins (axes).
+ADMIN_EXTRA_APPS = ("django_q", "axes")
 
 # Operational rights of an operator, as "app_label.codename"; those not defined (yet) are reported.
 OPERATOR_ACTIONS = (

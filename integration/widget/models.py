@@ -38,3 +38,19 @@ class WidgetLead(models.Model):
 
     def __str__(self) -> str:
         return str(self.lead_id)
+
+
+class ThrottleWindow(models.Model):
+    """The shared rate limiter's count (integration.throttling): requests of one (scope, caller) in the current
+    fixed window. In the database, so every web process and host counts together."""
+
+    key = models.CharField(_("scope and caller"), max_length=200, unique=True)
+    window_end = models.BigIntegerField(_("window ends at (Unix time)"), db_index=True)
+    hits = models.PositiveIntegerField(_("requests in the window"), default=0)
+
+    class Meta:
+        verbose_name = _("throttle window")
+        verbose_name_plural = _("throttle windows")
+
+    def __str__(self) -> str:
+        return self.key

@@ -3,6 +3,8 @@ Titles and messages follow the request's language (Accept-Language through Local
 
 from __future__ import annotations
 
+import math
+
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
@@ -77,7 +79,7 @@ def exception_handler(exc, context) -> Response | None:
     if isinstance(exc, exceptions.APIException):
         response = problem(exc.status_code, str(exc.default_code).replace("_", "-"), exc.default_detail, exc.detail)
         if getattr(exc, "wait", None):
-            response["Retry-After"] = str(int(exc.wait))
+            response["Retry-After"] = str(math.ceil(exc.wait))
         if isinstance(exc, exceptions.MethodNotAllowed):
             response["Allow"] = ", ".join(context["view"].allowed_methods)
         return response

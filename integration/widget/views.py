@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from documents.actions import request_document
 from documents.models import Document
 from integration import outbox
+from integration.throttling import WidgetAccountThrottle, WidgetIpThrottle
 from integration.widget import presenters, problems
 from integration.widget import serializers as s
 from integration.widget.auth import WidgetTokenAuthentication
@@ -32,7 +33,8 @@ from orders.types import CartLine
 
 FAST_PATH_SECONDS = 1.5
 PROBLEM = OpenApiResponse(s.ProblemSerializer, description="application/problem+json")
-ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 503: PROBLEM}  # 503: amoCRM unreachable
+ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 429: PROBLEM,  # 429: throttled (Retry-After)
+          503: PROBLEM}  # 503: amoCRM unreachable
 LEAD = OpenApiParameter("lead_id", OpenApiTypes.INT64, OpenApiParameter.PATH, description="amoCRM lead id")
 
 
@@ -53,7 +55,12 @@ class WidgetView(APIView):
     renderer_classes = [JSONRenderer]
     parser_classes = [DecimalJSONParser]
 
+    throttle_classes = [WidgetAccountThrottle]
+
     def perform_authentication(self, request):
+        ip = WidgetIpThrottle()  # before the token is verified: a flood of bad tokens is throttled too
+        if not ip.allow_request(request, self):
+            self.throttled(request, ip.wait())
         request.user  # noqa: B018 — authenticates now, as DRF does
         # The widget caller is no Django user: history rows and other request.user readers see none.
         request._request.user = AnonymousUser()

@@ -1,8 +1,13 @@
 """Client-level rights of the three groups on the real admin: credentials, actions, POSTs."""
 
+import re
+from datetime import timedelta
+
 import pytest
+import requests
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
 
 from counterparties.models import Counterparty
 from integration.models import Backend, Conflict, OutboxEvent, Override
@@ -152,3 +157,32 @@ def test_credentials_stay_hidden_even_with_change_rights(client, operator, erp):
     assert response.status_code == 302
     erp.refresh_from_db()
     assert erp.base_url == "http://127.0.0.1:10/" and erp.credentials["password"] == "secret-password"
+
+
+def admin_login(base_url: str, username: str, password: str) -> requests.Response:
+    """The admin login form as a browser posts it (CSRF cookie and token from the page)."""
+    session = requests.Session()
+    page = session.get(f"{base_url}/admin/login/", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return session.post(f"{base_url}/admin/login/?next=/admin/", timeout=30, allow_redirects=False,
+                        data={"csrfmiddlewaretoken": token, "username": username, "password": password},
+                        headers={"Referer": f"{base_url}/admin/login/"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_admin_logins_lock_the_user_out_for_a_while(live_server, operator, auditor, settings):
+    from axes.models import AccessAttempt
+
+    url = live_server.url
+    for _attempt in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert admin_login(url, operator.username, "wrong").status_code == 200  # the form again, with the error
+    locked = admin_login(url, operator.username, "wrong")
+    assert locked.status_code == 429
+    # Locked out: the right password does not help until the cool-off has passed...
+    assert admin_login(url, operator.username, PASSWORD).status_code == 429
+    # ...another user still logs in, and the lock ends with the cool-off (or when an integration admin unlocks).
+    assert admin_login(url, auditor.username, PASSWORD).status_code == 302
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+    ok = admin_login(url, operator.username, PASSWORD)
+    assert ok.status_code == 302 and ok.headers["Location"] == "/admin/"
+    assert not AccessAttempt.objects.filter(username=operator.username).exists()  # reset on success

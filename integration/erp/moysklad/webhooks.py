@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Product
 from documents.errors import DocumentError
-from integration import inbox
+from integration import inbox, throttling
 from integration.backends import backend_for_webhook_secret
 from integration.erp.moysklad import catalog_sync, counterparty_sync, order_sync, reconcile, stock_sync
 from integration.erp.moysklad.adapter import MoySkladAdapter
@@ -38,9 +38,13 @@ def receive_webhook(request: HttpRequest, secret: str) -> HttpResponse:
     """Store and answer at once; a request MoySklad would not send is refused with 400 and the reason (never a 5xx,
     nothing stored, the journal keeps it)."""
     request._journal_started = timezone.now()
+    if limited := throttling.webhook_ip_limit(request, "moysklad"):
+        return limited
     backend = backend_for_webhook_secret(Backend.Kind.MOYSKLAD, secret)
     if backend is None:
         return HttpResponse(status=404)
+    if limited := throttling.webhook_backend_limit("moysklad", backend.pk):
+        return limited
     try:
         request_id = checked_request_id(inbox.query_param(request, "requestId"))
         body = inbox.webhook_body(request)
