@@ -27,7 +27,8 @@ def specs() -> list[ScheduleSpec]:
         ScheduleSpec("amoerp: outbox relay + inbox", "integration.tasks.drain_queue", Schedule.MINUTES, minutes=1),
         ScheduleSpec("amoerp: stock refresh", "integration.tasks.refresh_stock", Schedule.MINUTES, minutes=4),
         # Lost ERP webhooks (orders, invoices, demands, payments, returns) recovered within the stock interval.
-        ScheduleSpec("amoerp: ERP order flow reconcile", "integration.tasks.reconcile_erp", Schedule.MINUTES, minutes=4),
+        ScheduleSpec("amoerp: ERP order flow changes", "integration.tasks.sync_erp_changes", Schedule.MINUTES,
+                     minutes=4),
         # New and changed products (prices, stock) to the amoCRM catalog; only changed elements are sent.
         ScheduleSpec("amoerp: amoCRM catalog push", "integration.tasks.push_crm_catalog", Schedule.MINUTES, minutes=10),
         ScheduleSpec("amoerp: counterparties from the ERP", "integration.tasks.sync_counterparties", Schedule.MINUTES,

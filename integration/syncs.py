@@ -12,7 +12,7 @@ from .syncruns import triggered_by
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("catalog", "prices", "stock", "counterparties", "orders", "reconcile", "crm_catalog")
+KINDS = ("catalog", "prices", "stock", "counterparties", "orders", "erp_changes", "crm_catalog")
 Progress = Callable[..., None]  # progress(done: int, total: int | None = None)
 SyncFn = Callable[..., SyncRun]
 

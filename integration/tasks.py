@@ -61,8 +61,8 @@ def sync_prices() -> dict[str, str]:
     return syncs.run_scheduled("prices")
 
 
-def reconcile_erp() -> dict[str, str]:
-    return syncs.run_scheduled("reconcile")
+def sync_erp_changes() -> dict[str, str]:
+    return syncs.run_scheduled("erp_changes")
 
 
 def push_crm_catalog() -> dict[str, str]:

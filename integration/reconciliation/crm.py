@@ -1,11 +1,174 @@
-"""Platform ↔ amoCRM comparisons (deals and catalog elements)."""
+"""Platform ↔ amoCRM: each order's deal (stage, products, the fields `push_order_to_lead` writes) and the
+product bindings to the amoCRM catalog.
+
+The platform wins over the deal (it carries the ERP's order): a repair re-pushes the deal through the outbox
+topics `crm.lead.sync` and `crm.lead.products`, delivered by the relay like any other change. Deals are read
+in pages of LEADS_PER_REQUEST (`filter[id][]`, with their catalog elements).
+"""
 
 from __future__ import annotations
 
-from integration.models import Backend
+from decimal import Decimal
 
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from catalog.models import Product
+from integration.amocrm import mappers as m
+from integration.amocrm.client import AmoCrmClient
+from integration.amocrm.deals import (
+    lead_field_ids,
+    note_language,
+    products_version,
+    shipment_label,
+    target_status,
+)
+from integration.bindings import binding_for
+from integration.models import Backend, Binding, OutboxEvent
+from orders import events
+from orders.models import Order
+
+from .repair import CHUNK, Context, num
 from .report import ReconcileReport
+
+LEADS_PER_REQUEST = 50
 
 
 def compare_crm(backend: Backend, *, repair: bool = False, progress=None) -> ReconcileReport:
-    return ReconcileReport()
+    ctx = Context(backend, ReconcileReport(), repair, progress)
+    client = AmoCrmClient(backend)
+    DealComparison(ctx, client).run()
+    return ctx.report
+
+
+def expected_fields(order: Order, backend: Backend) -> dict[str, str]:
+    """The lead fields `push_order_to_lead` writes for this order, as it writes them."""
+    with translation.override(note_language(backend)):
+        return {
+            m.ERP_NUMBER: order.erp_number or "—",
+            m.ERP_STATUS: order.erp_state or str(order.get_status_display()),
+            m.PAYMENT_STATUS: str(order.get_payment_status_display()),
+            m.SHIPMENT_STATUS: str(shipment_label(order)),
+        }
+
+
+class DealComparison:
+    def __init__(self, ctx: Context, client: AmoCrmClient):
+        self.ctx, self.client, self.backend = ctx, client, ctx.backend
+        self.product_type = ContentType.objects.get_for_model(Product)
+
+    def run(self) -> None:
+        orders = Order.objects.filter(lead_id__isnull=False, erp_id__isnull=False).order_by("pk")
+        batch: list[Order] = []
+        for order in orders.iterator(chunk_size=CHUNK):
+            batch.append(order)
+            if len(batch) == LEADS_PER_REQUEST:
+                self.compare_batch(batch)
+                batch = []
+        if batch:
+            self.compare_batch(batch)
+
+    def compare_batch(self, orders: list[Order]) -> None:
+        leads = {
+            int(raw["id"]): raw
+            for raw in self.client.list_entities(
+                "leads", {"filter[id][]": [o.lead_id for o in orders], "with": "catalog_elements"}
+            )
+        }
+        busy = _deals_in_flight([o.pk for o in orders])
+        elements = self.elements_of(orders)
+        for order in orders:
+            self.ctx.report.count("deal")
+            raw = leads.get(order.lead_id)
+            if raw is None:
+                self.ctx.drift(
+                    "deal", f"deal {order.lead_id} (order {order.pk})", obj=order, platform=order.erp_number,
+                    crm="—", cause=_("the deal was deleted in amoCRM"), conflict_field="lead_id",
+                )
+                continue
+            if order.pk in busy:
+                continue  # our own update is on its way to amoCRM
+            self.compare_deal(order, raw, elements)
+        self.ctx.tick("deal")
+
+    def elements_of(self, orders: list[Order]) -> dict[int, int]:
+        """Product pk → its amoCRM catalog element id, for the products of these orders."""
+        product_ids = {
+            pid for o in orders for pid in o.lines.values_list("product_id", flat=True)
+        }
+        return {
+            object_id: int(external_id)
+            for object_id, external_id in Binding.objects.filter(
+                backend=self.backend, content_type=self.product_type, object_id__in=product_ids
+            ).values_list("object_id", "external_id")
+            if external_id.isdigit()
+        }
+
+    def compare_deal(self, order: Order, raw: dict, elements: dict[int, int]) -> None:
+        key = f"deal {order.lead_id} (order {order.pk})"
+        lead = m.lead_snapshot(raw)
+        # Products: the order's lines, as catalog elements with quantities.
+        wanted: dict[str, Decimal] = {}
+        for product_id, article, quantity in order.lines.values_list("product_id", "product__article", "base_quantity"):
+            label = str(elements.get(product_id, f"{article} (not in the amoCRM catalog)"))
+            wanted[label] = wanted.get(label, Decimal("0")) + quantity
+        current = {str(p.element_id): p.quantity for p in lead.products}
+        seen = binding_for(self.backend, order)
+        edited = seen is not None and bool(seen.remote_version) and seen.remote_version != products_version(lead)
+        # A deal without products next to a cart set in the widget is by design (the cart is not pushed); a deal
+        # whose products changed since we last saw them, or that shows other products, is out of step.
+        if (edited or current) and _normal(wanted) != _normal(current):
+            self.ctx.drift(
+                "deal", f"{key} products", obj=order, platform=_products_view(wanted), crm=_products_view(current),
+                cause=_("the deal's products were edited in amoCRM and the change did not reach us")
+                if edited else _("our update of the deal's products was lost"),
+                fix=lambda: _repush(events.crm_lead_products, order),
+            )
+        # The stage and the fields push_order_to_lead writes.
+        fields = expected_fields(order, self.backend)
+        codes = {field_id: code for code, field_id in lead_field_ids(self.client).items()}
+        held = {
+            codes[int(f["field_id"])]: str((f.get("values") or [{}])[0].get("value", ""))
+            for f in raw.get("custom_fields_values") or []
+            if int(f.get("field_id") or 0) in codes
+        }
+        differing = sorted(code for code, value in fields.items() if held.get(code, "") != value)
+        stage = target_status(self.client, order, raw)
+        if differing or stage is not None:
+            platform = [f"{code}={fields[code]}" for code in differing]
+            crm = [f"{code}={held.get(code, '—')}" for code in differing]
+            if stage is not None:
+                platform.append(f"stage {stage}")
+                crm.append(f"stage {lead.status_id}")
+            self.ctx.drift(
+                "deal", f"{key} stage and fields", obj=order, platform="; ".join(platform), crm="; ".join(crm),
+                cause=_("the deal was moved or edited in amoCRM, or our update of it was lost"),
+                fix=lambda: _repush(events.crm_lead_sync, order),
+            )
+
+
+def _repush(enqueue, order: Order) -> None:
+    with transaction.atomic():
+        if enqueue(order) is None:
+            raise LookupError("no active amoCRM backend to push the deal to")
+
+
+def _deals_in_flight(order_ids: list[int]) -> set[int]:
+    return {
+        int(pk)
+        for pk in OutboxEvent.objects.filter(
+            aggregate_id__in=[str(pk) for pk in order_ids],
+            topic__startswith="crm.lead.",
+            status__in=(OutboxEvent.Status.PENDING, OutboxEvent.Status.IN_FLIGHT),
+        ).values_list("aggregate_id", flat=True)
+    }
+
+
+def _normal(items: dict[str, Decimal]) -> dict[str, Decimal]:
+    return {k: v.normalize() for k, v in items.items()}
+
+
+def _products_view(items: dict[str, Decimal]) -> str:
+    return ", ".join(f"{k} × {num(v)}" for k, v in sorted(items.items())) or "—"

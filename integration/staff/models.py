@@ -1,6 +1,10 @@
-"""Rights of the staff layer that belong to no single model: they hang off a table-less holder model."""
+"""Rights of the staff layer that belong to no single model (on a table-less holder model), and the stored
+reports of the reconciliation (`manage.py reconcile`, its schedule and the «Сверка» page)."""
 
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -16,4 +20,49 @@ class StaffRights(models.Model):
             ("pause_backend", _("Can pause and resume a backend (kill switch)")),
             ("run_dry_run", _("Can run a sync as a dry run")),
             ("view_credentials", _("Can see and change backend credentials")),
+            ("repair_drift", _("Can run the reconciliation with repair")),
         ]
+
+
+class ReconcileRun(models.Model):
+    """One reconciliation: what was compared, the drifts found (both values, the likely cause), the repairs."""
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", _("manual")
+        SCHEDULE = "schedule", _("schedule")
+        ADMIN = "admin", _("admin page")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    MAX_STORED_DRIFTS = 1000  # drift_count keeps the true number
+
+    backend_name = models.CharField(_("backend"), max_length=64, blank=True, help_text=_("Empty: every backend."))
+    repair = models.BooleanField(_("with repair"), default=False)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("started by"), on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    checked = models.JSONField(_("records compared"), default=dict, blank=True)
+    drift_count = models.PositiveIntegerField(_("drifts"), default=0)
+    repaired = models.PositiveIntegerField(_("repaired"), default=0)
+    drifts = models.JSONField(_("drifts"), default=list, blank=True, encoder=DjangoJSONEncoder)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation")
+        verbose_name_plural = _("reconciliations")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"reconcile #{self.pk} {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def open_drifts(self) -> int:
+        return self.drift_count - self.repaired

@@ -21,7 +21,7 @@ def test_setup_schedules_twice_gives_the_same_rows():
     assert out.getvalue().count("unchanged") == len(specs())
     by_func = {s.func: s for s in Schedule.objects.all()}
     assert by_func["integration.tasks.refresh_stock"].minutes == 4
-    assert by_func["integration.tasks.reconcile_erp"].minutes == 4
+    assert by_func["integration.tasks.sync_erp_changes"].minutes == 4
     assert by_func["integration.tasks.push_crm_catalog"].minutes == 10
     assert by_func["integration.tasks.sync_counterparties"].minutes == 15
     assert by_func["integration.tasks.sync_catalog"].cron == "0 2 * * *"

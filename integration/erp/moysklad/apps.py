@@ -12,10 +12,10 @@ class MoySkladConfig(AppConfig):
         from integration.erp.moysklad import (  # noqa: F401
             catalog_sync,
             counterparty_sync,
+            erp_changes,
             handlers,
             order_sync,
             organization_sync,
-            reconcile,
             stock_sync,
             webhooks,
         )

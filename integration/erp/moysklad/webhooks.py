@@ -18,7 +18,7 @@ from catalog.models import Product
 from documents.errors import DocumentError
 from integration import inbox, throttling
 from integration.backends import backend_for_webhook_secret
-from integration.erp.moysklad import catalog_sync, counterparty_sync, order_sync, reconcile, stock_sync
+from integration.erp.moysklad import catalog_sync, counterparty_sync, erp_changes, order_sync, stock_sync
 from integration.erp.moysklad.adapter import MoySkladAdapter
 from integration.erp.moysklad.mappers import MappingError, href_id, moment
 from integration.errors import PermanentError
@@ -156,7 +156,7 @@ def apply_event(backend: Backend, adapter: MoySkladAdapter, kind: str, action: s
     elif kind == "paymentin" and action != "DELETE":
         order_sync.apply_payment(adapter.get_payment(entity_id))
     elif kind == "salesreturn" and action != "DELETE":
-        reconcile.apply_return(adapter, adapter.client.get(f"entity/salesreturn/{entity_id}"))
+        erp_changes.apply_return(adapter, adapter.client.get(f"entity/salesreturn/{entity_id}"))
     elif kind == "counterparty" and action != "DELETE":
         counterparty_sync.apply_counterparty(backend, entity_id)
     else:

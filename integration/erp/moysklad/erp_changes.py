@@ -1,4 +1,6 @@
-"""Reconcile the order flow from the ERP by change cursor (sync kind `reconcile`, every few minutes).
+"""Apply the ERP's order-flow changes by change cursor (sync kind `erp_changes`, every few minutes).
+
+Not to be confused with `integration.reconciliation` (`manage.py reconcile`), which compares every side.
 
 Webhooks carry the order flow at once, but MoySklad drops a delivery after three failed attempts. This sync
 lists what changed since its cursor — customer orders, invoices, demands, payments and sales returns — and
@@ -34,14 +36,14 @@ from orders.models import Shipment
 from orders.types import ShipmentInput, ShipmentLineInput
 
 ENTITIES = ("customerorder", "invoiceout", "demand", "paymentin", "salesreturn")
-CURSOR = "moysklad.reconcile.{entity}"
+CURSOR = "moysklad.erp_changes.{entity}"
 OVERLAP = timedelta(minutes=2)
 FIRST_WINDOW = timedelta(days=1)
 APPLIED, UNCHANGED, SKIPPED = "updated", "unchanged", "skipped"
 
 
 @dataclass
-class Reconciler:
+class ChangeApplier:
     backend: Backend
     adapter: MoySkladAdapter
     run: SyncRun
@@ -83,7 +85,7 @@ class Reconciler:
 
     def invoiceout(self, row: dict) -> str:
         """An invoice we hold (it was issued for our request) edited in the ERP: take its number, totals and
-        print form again. Invoices made in the ERP alone change their order, which is reconciled itself."""
+        print form again. Invoices made in the ERP alone change their order, which is applied itself."""
         from documents.actions import attach_erp_document
 
         document = Document.objects.filter(erp_id=row["id"]).first()
@@ -118,7 +120,7 @@ class Reconciler:
             return SKIPPED
         return APPLIED if apply_return(self.adapter, row) else SKIPPED
 
-    def reconcile(self, entity: str, since: datetime | None) -> datetime | None:
+    def apply_changes(self, entity: str, since: datetime | None) -> datetime | None:
         """Apply what changed since `since`; returns where the cursor may move (the oldest failure, if any)."""
         handle: Callable[[dict], str] = getattr(self, entity)
         newest = failed = None
@@ -177,18 +179,18 @@ def apply_return(adapter: MoySkladAdapter, row: dict) -> bool:
     return True
 
 
-@syncs.register("reconcile", backend_kinds=(Backend.Kind.MOYSKLAD,))
-def reconcile_orders(
+@syncs.register("erp_changes", backend_kinds=(Backend.Kind.MOYSKLAD,))
+def sync_erp_changes(
     backend: Backend, *, full: bool = False, dry_run: bool = False, progress=None
 ) -> SyncRun:
     adapter = MoySkladAdapter(backend)
-    with sync_run(backend, "reconcile", full=full, dry_run=dry_run) as run:
-        reconciler = Reconciler(backend, adapter, run, dry_run)
+    with sync_run(backend, "erp_changes", full=full, dry_run=dry_run) as run:
+        applier = ChangeApplier(backend, adapter, run, dry_run)
         for done, entity in enumerate(ENTITIES, start=1):
             name = CURSOR.format(entity=entity)
             cursor = None if full else get_cursor(backend, name)
             since = None if full else (cursor - OVERLAP if cursor else timezone.now() - FIRST_WINDOW)
-            newest = reconciler.reconcile(entity, since)
+            newest = applier.apply_changes(entity, since)
             if newest and not dry_run and (cursor is None or newest > cursor):
                 set_cursor(backend, name, newest)
             if progress:

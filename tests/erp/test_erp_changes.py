@@ -1,4 +1,4 @@
-"""The `reconcile` sync: ERP changes whose webhooks were lost (orders, demands, payments, returns) are applied
+"""The `erp_changes` sync: ERP changes whose webhooks were lost (orders, demands, payments, returns) are applied
 by change cursor through the webhook handler's functions; a second run changes nothing."""
 
 from datetime import datetime
@@ -22,7 +22,7 @@ from integration.amocrm.setup import prepare_account
 from integration.erp.moysklad import handlers, mappers
 from integration.erp.moysklad.catalog_sync import sync_catalog
 from integration.erp.moysklad.cursors import get_cursor
-from integration.erp.moysklad.reconcile import reconcile_orders
+from integration.erp.moysklad.erp_changes import sync_erp_changes
 from integration.erp.moysklad.stock_sync import sync_stock
 from integration.models import Backend, Conflict, OutboxEvent
 from integration.sandbox.process import start_sandbox
@@ -107,10 +107,10 @@ def _state(order):
     }
 
 
-def test_lost_webhooks_are_recovered_by_the_reconcile_sync_and_a_rerun_changes_nothing(backend, ms, amo, placed):
+def test_lost_webhooks_are_recovered_by_the_erp_changes_sync_and_a_rerun_changes_nothing(backend, ms, amo, placed):
     order, breaker = placed
     call_command("moysklad_setup", "moysklad", "--public-url", DEAD_URL, stdout=StringIO())
-    first = reconcile_orders(backend)  # sets the cursors; our order is already up to date
+    first = sync_erp_changes(backend)  # sets the cursors; our order is already up to date
     assert first.failed == 0 and first.updated == 0, first.details
     before = _state(order)
 
@@ -123,7 +123,7 @@ def test_lost_webhooks_are_recovered_by_the_reconcile_sync_and_a_rerun_changes_n
     drained = ms.control("moysklad/webhooks/drain", {"timeout": 20})
     assert drained["counts"]["dropped"] >= 4 and drained["counts"].get("delivered", 0) == 0  # all lost
 
-    run = reconcile_orders(backend)
+    run = sync_erp_changes(backend)
     assert run.failed == 0, run.details
     assert run.updated == 4  # the order, the demand, the payment, the return
     after = _state(order)
@@ -140,36 +140,36 @@ def test_lost_webhooks_are_recovered_by_the_reconcile_sync_and_a_rerun_changes_n
         assert deal[SHIPMENT_STATUS] == str(shipment_label(Order.objects.get(pk=order.pk)))
 
     settled = _state(order)  # the deal's products were rewritten (that records its own conflict)
-    again = reconcile_orders(backend)
+    again = sync_erp_changes(backend)
     assert again.failed == 0 and again.updated == 0 and again.unchanged >= 4, again.details
     assert _state(order) == settled
 
 
 def test_a_failed_record_holds_the_cursor_and_is_retried(backend, ms, placed):
     order, breaker = placed
-    reconcile_orders(backend)
+    sync_erp_changes(backend)
     Product.objects.filter(pk=breaker.pk).update(erp_id="gone")  # the order's product is not in our catalog
-    cursor_before = Backend.objects.get(pk=backend.pk).cursors["moysklad.reconcile.customerorder"]
+    cursor_before = Backend.objects.get(pk=backend.pk).cursors["moysklad.erp_changes.customerorder"]
     ms.control(f"moysklad/order/{order.erp_id}/positions",
                {"positions": [{"product": breaker.erp_id, "quantity": 5, "price": 50000, "reserve": 5, "vat": 22}]})
-    run = reconcile_orders(backend)
+    run = sync_erp_changes(backend)
     assert run.failed == 1 and "customerorder" in run.details["errors"][0]
     # The cursor stops at the failed order (not past it), so it is listed again.
     failed_at = mappers.moment(entities(ms, "customerorder")[0]["updated"])
-    cursor = get_cursor(backend, "moysklad.reconcile.customerorder")
+    cursor = get_cursor(backend, "moysklad.erp_changes.customerorder")
     assert cursor == failed_at and cursor > datetime.fromisoformat(cursor_before)
     Product.objects.filter(pk=breaker.pk).update(erp_id=breaker.erp_id)
-    retried = reconcile_orders(backend)
+    retried = sync_erp_changes(backend)
     assert retried.failed == 0, retried.details
     assert order.lines.get().base_quantity == Decimal("5")
 
 
-def test_reconcile_and_catalog_push_are_scheduled(backend, ms):
+def test_erp_changes_and_catalog_push_are_scheduled(backend, ms):
     schedules = {s.func: s for s in specs()}
-    assert schedules["integration.tasks.reconcile_erp"].minutes == schedules["integration.tasks.refresh_stock"].minutes
+    assert schedules["integration.tasks.sync_erp_changes"].minutes == schedules["integration.tasks.refresh_stock"].minutes
     assert "integration.tasks.push_crm_catalog" in schedules
     assert "integration.tasks.sync_counterparties" in schedules
-    outcome = run_scheduled("reconcile")
+    outcome = run_scheduled("erp_changes")
     assert list(outcome) == ["moysklad"] and outcome["moysklad"].startswith("succeeded")
 
 
@@ -178,14 +178,14 @@ def test_an_invoice_edited_in_the_erp_is_taken_again(backend, ms, amo, placed):
     document = request_document(order, "invoice", actor=ADMIN)
     handlers.request_document(OutboxEvent.objects.get(topic="erp.document.request"))
     document.refresh_from_db()
-    assert reconcile_orders(backend).failed == 0
+    assert sync_erp_changes(backend).failed == 0
     status, _, _ = raw(ms, "PUT", f"/entity/invoiceout/{document.erp_id}", body={"name": "СЧ-0077"})
     assert status == 200
 
-    run = reconcile_orders(backend)
+    run = sync_erp_changes(backend)
 
     assert (run.updated, run.failed) == (1, 0), run.details
     document.refresh_from_db()
     assert document.number == "СЧ-0077" and document.status == "issued" and document.pdf.read().startswith(b"%PDF-")
-    again = reconcile_orders(backend)
+    again = sync_erp_changes(backend)
     assert (again.updated, again.failed) == (0, 0) and again.unchanged >= 2, again.details
