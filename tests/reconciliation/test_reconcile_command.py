@@ -45,7 +45,7 @@ def test_drift_behind_our_back_is_shown_repaired_journaled_and_gone(backend, ms,
 
     # Behind our back, in the ERP: stock counted again, a price changed, the order cut to 2, a payment.
     ms.control("moysklad/stock", {"article": "MVA20-1-016-C", "store": "Москва", "stock": 777})
-    ms.control("moysklad/product", {"article": "MVA20-1-016-C", "prices": {"Цена продажи": 612.34}})
+    ms.control("moysklad/product", {"article": "MVA20-1-016-C", "prices": {"Розничная": "612.34"}})
     ms.control(f"moysklad/order/{order.erp_id}/positions",
                {"positions": [{"product": breaker.erp_id, "quantity": 2, "price": 50000, "reserve": 2, "vat": 22}]})
     payment = ms.control("moysklad/payment", {"order": order.erp_id})
