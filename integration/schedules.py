@@ -39,7 +39,15 @@ def specs() -> list[ScheduleSpec]:
         ScheduleSpec("amoerp: nightly purge", "integration.tasks.purge", Schedule.CRON, cron="30 3 * * *"),
         ScheduleSpec("amoerp: our organization nightly", "integration.tasks.run_sync_kind", Schedule.CRON,
                      cron="15 2 * * *", kwargs="kind='organization'"),
+        # After the nightly catalog, prices and purge: compare every side and repair what is safe (the report
+        # is on the «Сверка» page); runs in a quiet hour, a full pass reads every ERP page.
+        ScheduleSpec("amoerp: reconciliation nightly", "integration.tasks.reconcile_nightly", Schedule.CRON,
+                     cron="0 4 * * *"),
     ]
+
+
+# Schedules of earlier versions, deleted by setup_schedules (their task functions are gone or renamed).
+RETIRED = ("amoerp: ERP order flow reconcile",)
 
 
 def _first_run(spec: ScheduleSpec) -> datetime:
@@ -53,11 +61,15 @@ def _first_run(spec: ScheduleSpec) -> datetime:
 
 
 def setup_schedules() -> dict[str, str]:
-    """Create or update every schedule by name; returns {name: "created" | "updated" | "unchanged"}."""
+    """Create or update every schedule by name, delete retired ones; returns {name: "created" | "updated" |
+    "unchanged" | "deleted"}."""
     from django_q.models import Schedule
 
     outcome: dict[str, str] = {}
     with transaction.atomic():
+        for name in RETIRED:
+            if Schedule.objects.filter(name=name).delete()[0]:
+                outcome[name] = "deleted"
         for spec in specs():
             wanted = {
                 "func": spec.func,

@@ -65,6 +65,16 @@ def sync_erp_changes() -> dict[str, str]:
     return syncs.run_scheduled("erp_changes")
 
 
+def reconcile_nightly() -> dict[str, int]:
+    """Compare the ERP, the platform and amoCRM and repair what is safe; the report is stored for the
+    «Сверка» page. Returns the counts (drifts, repaired, open)."""
+    from .reconciliation.runs import reconcile_and_store
+
+    run, report = reconcile_and_store(repair=True, trigger="schedule")
+    logger.info("reconciliation #%s: %s drift(s), %s repaired", run.pk, len(report.drifts), report.repaired)
+    return {"drifts": len(report.drifts), "repaired": report.repaired, "open": len(report.open_drifts)}
+
+
 def push_crm_catalog() -> dict[str, str]:
     return syncs.run_scheduled("crm_catalog")
 

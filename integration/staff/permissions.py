@@ -7,6 +7,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 VIEW_CREDENTIALS = "staff.view_credentials"
 PAUSE_BACKEND = "staff.pause_backend"
 RUN_DRY_RUN = "staff.run_dry_run"
+REPAIR_DRIFT = "staff.repair_drift"
+VIEW_RECONCILIATION = "staff.view_reconcilerun"
 
 
 def can_see_credentials(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -19,6 +21,15 @@ def can_pause_backends(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 def can_run_dry_run(user: AbstractBaseUser | AnonymousUser) -> bool:
     return bool(user.is_active and user.is_staff and user.has_perm(RUN_DRY_RUN))
+
+
+def can_view_reconciliation(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(user.is_active and user.is_staff and user.has_perm(VIEW_RECONCILIATION))
+
+
+def can_repair_drift(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Running the reconciliation with repair rewrites records on every side: integration admins only."""
+    return bool(user.is_active and user.is_staff and user.has_perm(REPAIR_DRIFT))
 
 
 def _is_secret(name: str) -> bool:

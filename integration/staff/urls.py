@@ -11,5 +11,6 @@ urlpatterns = [
     path("runbook/", admin.site.admin_view(views.runbook_view), name="runbook"),
     path("staff/backends/<int:pk>/pause/", admin.site.admin_view(views.pause_view), name="backend-pause"),
     path("staff/backends/<int:pk>/resume/", admin.site.admin_view(views.resume_view), name="backend-resume"),
+    path("staff/reconciliation/", admin.site.admin_view(views.reconciliation_view), name="reconcile"),
     path("staff/backends/<int:pk>/dry-run/", admin.site.admin_view(views.dry_run_view), name="backend-dry-run"),
 ]

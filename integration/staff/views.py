@@ -1,4 +1,5 @@
-"""Staff views under /admin/: the runbook, the kill switch and the dry run (thin; the work is elsewhere)."""
+"""Staff views under /admin/: the runbook, the kill switch, the dry run and the reconciliation («Сверка»)
+(thin; the work is elsewhere)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from integration.syncs import registered_kinds, run_sync, sync_for
 
 from .diff import describe_run
 from .forms import DryRunForm, PauseForm
-from .permissions import can_pause_backends, can_run_dry_run
+from .models import ReconcileRun
+from .permissions import can_pause_backends, can_repair_drift, can_run_dry_run, can_view_reconciliation
 from .runbook import load_runbook
 
 
@@ -76,3 +78,33 @@ def dry_run_view(request, pk: int):
         error=error, recent=dry_runs.order_by("-started_at")[:10],
     )
     return TemplateResponse(request, "staff/dry_run.html", context)
+
+
+def reconciliation_view(request):
+    """«Сверка»: the last reconciliation report with its drifts; integration admins may run it with repair
+    (synchronously, like a dry run; a large catalog is left to the nightly schedule or `manage.py reconcile`)."""
+    if not can_view_reconciliation(request.user):
+        raise PermissionDenied
+    may_repair = can_repair_drift(request.user)
+    if request.method == "POST":
+        if not may_repair:
+            raise PermissionDenied
+        from integration.reconciliation.runs import reconcile_and_store
+
+        try:
+            run, report = reconcile_and_store(repair=True, trigger=ReconcileRun.Trigger.ADMIN, user=request.user)
+        except IntegrationError as exc:
+            messages.error(request, _("The reconciliation failed: %(error)s") % {"error": exc})
+        else:
+            messages.success(request, _("Reconciliation done: %(drifts)s drift(s), %(repaired)s repaired.") % {
+                "drifts": len(report.drifts), "repaired": report.repaired})
+        return redirect("staff:reconcile")
+    runs = ReconcileRun.objects.all()
+    chosen = request.GET.get("run", "")
+    run = get_object_or_404(runs, pk=int(chosen)) if chosen.isdigit() else runs.first()
+    context = _context(
+        request, _("Reconciliation"), run=run, may_repair=may_repair, recent=runs[:10],
+        checked=sorted((run.checked or {}).items()) if run else [],
+        hidden=max(0, run.drift_count - len(run.drifts)) if run else 0,
+    )
+    return TemplateResponse(request, "staff/reconciliation.html", context)
