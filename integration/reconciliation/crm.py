@@ -112,7 +112,7 @@ class DealComparison:
         # Products: the order's lines, as catalog elements with quantities.
         wanted: dict[str, Decimal] = {}
         for product_id, article, quantity in order.lines.values_list("product_id", "product__article", "base_quantity"):
-            label = str(elements.get(product_id, f"{article} (not in the amoCRM catalog)"))
+            label = str(elements.get(product_id) or _("%(article)s (not in the amoCRM catalog)") % {"article": article})
             wanted[label] = wanted.get(label, Decimal("0")) + quantity
         current = {str(p.element_id): p.quantity for p in lead.products}
         seen = binding_for(self.backend, order)
@@ -140,8 +140,8 @@ class DealComparison:
             platform = [f"{code}={fields[code]}" for code in differing]
             crm = [f"{code}={held.get(code, '—')}" for code in differing]
             if stage is not None:
-                platform.append(f"stage {stage}")
-                crm.append(f"stage {lead.status_id}")
+                platform.append(_("stage %(id)s") % {"id": stage})
+                crm.append(_("stage %(id)s") % {"id": lead.status_id})
             self.ctx.drift(
                 "deal", f"{key} stage and fields", obj=order, platform="; ".join(platform), crm="; ".join(crm),
                 cause=_("the deal was moved or edited in amoCRM, or our update of it was lost"),

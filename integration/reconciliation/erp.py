@@ -101,8 +101,9 @@ class ErpComparison:
                 continue
             pk, _erp, my_article, my_name, active = mine
             product = Product(pk=pk, article=my_article, name=my_name)
-            erp_view = f"{article} «{name[:500]}»{' (archived)' if row.get('archived') else ''}"
-            my_view = f"{my_article} «{my_name}»{'' if active else ' (archived)'}"
+            archived = " " + _("(archived)")
+            erp_view = f"{article} «{name[:500]}»{archived if row.get('archived') else ''}"
+            my_view = f"{my_article} «{my_name}»{'' if active else archived}"
             if (article, name[:500], bool(row.get("archived"))) != (my_article, my_name, not active):
                 self.ctx.drift(
                     "binding", f"product {my_article}", obj=product, erp=erp_view, platform=my_view,
@@ -297,11 +298,10 @@ class ErpComparison:
         if not differing:
             return
         known = dict(Product.objects.filter(erp_id__in=differing).values_list("erp_id", "article"))
-        view = lambda f: f"{num(f[0])} × {num(f[1])}, reserved {num(f[2])}" if f else "—"  # noqa: E731
         self.ctx.drift(
             "order", f"order {order.pk} ({order.erp_number})", obj=order,
-            erp="; ".join(f"{articles.get(k) or known.get(k, k)}: {view(erp_lines.get(k))}" for k in differing),
-            platform="; ".join(f"{articles.get(k) or known.get(k, k)}: {view(mine.get(k))}" for k in differing),
+            erp="; ".join(f"{articles.get(k) or known.get(k, k)}: {_line_view(erp_lines.get(k))}" for k in differing),
+            platform="; ".join(f"{articles.get(k) or known.get(k, k)}: {_line_view(mine.get(k))}" for k in differing),
             cause=_("the order was edited in the ERP and its webhook was lost"),
             fix=lambda: order_sync.apply_order(self.backend, self.adapter.get_order(order.erp_id)),
         )
@@ -417,6 +417,14 @@ def _orders_in_flight(order_ids: list[int]) -> set[int]:
     }
 
 
+def _line_view(figures) -> str:
+    if not figures:
+        return "—"
+    return _("%(quantity)s × %(price)s, reserved %(reserved)s") % {
+        "quantity": num(figures[0]), "price": num(figures[1]), "reserved": num(figures[2])}
+
+
 def _stock_view(figures) -> str:
     on_hand, reserved, expected = figures
-    return f"on hand {num(on_hand)}, reserved {num(reserved)}, expected {num(expected)}"
+    return _("on hand %(on_hand)s, reserved %(reserved)s, expected %(expected)s") % {
+        "on_hand": num(on_hand), "reserved": num(reserved), "expected": num(expected)}
