@@ -8,13 +8,16 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from integration.models import JournalEntry
+from integration.amocrm.mappers import PAYMENT_STATUS
+from integration.models import Conflict, JournalEntry
 from integration.reconciliation import reconcile
 from tests.amocrm.conftest import as_manager
+from tests.erp.conftest import raw
 
 from .conftest import DEAD_URL, settle
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+NEW_STAGE, PAID_STAGE = 3177729, 3177732  # «Новая заявка», «Оплачен» in the sandbox's pipeline
 
 
 def _report(*args) -> dict:
@@ -80,3 +83,42 @@ def test_drift_behind_our_back_is_shown_repaired_journaled_and_gone(backend, ms,
 
     again = _report()
     assert again["drifts"] == [], again["drifts"]
+
+
+def test_a_deal_dragged_back_and_edited_in_amocrm_is_pushed_again(backend, ms, amo, placed):
+    order, _breaker = placed
+    ms.control("moysklad/payment", {"order": order.erp_id})  # paid in full; its webhook reaches us
+    _report("--repair")  # (here the webhook is lost: the reconciliation brings the payment)
+    settle()
+    lead = as_manager(amo.sandbox, "GET", f"/api/v4/leads/{amo.lead_id}")
+    assert lead["status_id"] == PAID_STAGE
+    assert _report()["drifts"] == []
+
+    # A manager drags the deal back to «Новая заявка» and overwrites the payment field; the webhook is lost.
+    payment_field = next(f["field_id"] for f in lead["custom_fields_values"] if f["field_code"] == PAYMENT_STATUS)
+    as_manager(amo.sandbox, "PATCH", f"/api/v4/leads/{amo.lead_id}", {
+        "status_id": NEW_STAGE, "custom_fields_values": [{"field_id": payment_field, "values": [{"value": "нет"}]}]})
+
+    drift = _report()["drifts"]
+    assert [d["area"] for d in drift] == ["deal"]
+    assert f"{PAYMENT_STATUS}=нет" in drift[0]["crm"] and f"stage {NEW_STAGE}" in drift[0]["crm"]
+    assert f"stage {PAID_STAGE}" in drift[0]["platform"] and drift[0]["cause"]
+
+    assert _report("--repair")["repaired"] == 1
+    settle()
+    assert as_manager(amo.sandbox, "GET", f"/api/v4/leads/{amo.lead_id}")["status_id"] == PAID_STAGE
+    assert _report()["drifts"] == []
+
+
+def test_what_cannot_be_repaired_safely_becomes_an_open_conflict(backend, ms, amo, placed):
+    order, _breaker = placed
+    customer = order.counterparty
+    status, _headers, _body = raw(ms, "PUT", f"/entity/counterparty/{customer.erp_id}", body={"inn": "7707083893"})
+    assert status == 200
+
+    drift = _report("--repair")["drifts"]
+    assert [(d["area"], d["repaired"]) for d in drift] == [("binding", False)]
+    assert "7707083893" in drift[0]["erp"] and customer.inn in drift[0]["platform"]
+    conflict = Conflict.objects.get(object_id=customer.pk, status=Conflict.Status.OPEN)
+    assert conflict.field == "inn" and "7707083893" in conflict.erp_value
+    assert not JournalEntry.objects.filter(method="REPAIR").exists()
