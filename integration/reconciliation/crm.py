@@ -1,5 +1,6 @@
 """Platform ↔ amoCRM: each order's deal (stage, products, the fields `push_order_to_lead` writes) and the
-product bindings to the amoCRM catalog.
+product bindings to the amoCRM catalog (each bound element's SKU and EXTERNAL_ID against the product; an element
+deleted in amoCRM). A catalog repair re-pushes the element (`crm_catalog` sync, only changed elements go).
 
 The platform wins over the deal (it carries the ERP's order): a repair re-pushes the deal through the outbox
 topics `crm.lead.sync` and `crm.lead.products`, delivered by the relay like any other change. Deals are read
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from catalog.models import Product
 from integration.amocrm import mappers as m
+from integration.amocrm.catalog_push import ensure_elements, external_id_of
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.deals import (
     lead_field_ids,
@@ -25,13 +27,16 @@ from integration.amocrm.deals import (
     shipment_label,
     target_status,
 )
+from integration.amocrm.errors import ApiError
 from integration.bindings import binding_for
+from integration.errors import IntegrationError
 from integration.models import Backend, Binding, OutboxEvent
+from integration.syncs import run_sync
 from orders import events
 from orders.models import Order
 
 from .repair import CHUNK, Context, num
-from .report import ReconcileReport
+from .report import Drift, ReconcileReport
 
 LEADS_PER_REQUEST = 50
 
@@ -58,8 +63,10 @@ class DealComparison:
     def __init__(self, ctx: Context, client: AmoCrmClient):
         self.ctx, self.client, self.backend = ctx, client, ctx.backend
         self.product_type = ContentType.objects.get_for_model(Product)
+        self.stale_hashes = 0  # elements whose binding hash was cleared for the catalog push
 
     def run(self) -> None:
+        self.catalog()
         orders = Order.objects.filter(lead_id__isnull=False, erp_id__isnull=False).order_by("pk")
         batch: list[Order] = []
         for order in orders.iterator(chunk_size=CHUNK):
@@ -92,6 +99,86 @@ class DealComparison:
                 continue  # our own update is on its way to amoCRM
             self.compare_deal(order, raw, elements)
         self.ctx.tick("deal")
+
+    # ------------------------------------------------------------------ product bindings ↔ catalog elements
+    def catalog(self) -> None:
+        try:
+            catalog_id = self.client.products_catalog_id()
+        except ApiError:
+            return  # no products catalog: nothing is bound to one
+        seen: set[str] = set()
+        page: list[dict] = []
+        for element in self.client.elements(catalog_id):
+            page.append(element)
+            if len(page) == CHUNK:
+                self.element_page(page, seen)
+                page = []
+        self.element_page(page, seen)
+        bound = Binding.objects.filter(backend=self.backend, content_type=self.product_type)
+        gone = [
+            (object_id, external_id)
+            for object_id, external_id in bound.values_list("object_id", "external_id").iterator(chunk_size=CHUNK)
+            if external_id not in seen
+        ]
+        for object_id, external_id in gone:
+            self.ctx.report.count("binding")
+            product = Product.objects.filter(pk=object_id).only("pk", "article", "name").first()
+            if product is None:
+                continue
+            self.ctx.drift(
+                "binding", f"catalog element {external_id} ({product.article})", obj=product,
+                platform=product.article, crm="—", cause=_("the catalog element was deleted in amoCRM"),
+                fix=lambda object_id=object_id: self.push_again(object_id, forget=True),
+            )
+        if self.stale_hashes:
+            self.push_catalog()  # after the walk: the elements it creates are not "gone"
+
+    def element_page(self, elements: list[dict], seen: set[str]) -> None:
+        ids = [str(e["id"]) for e in elements]
+        seen.update(ids)
+        bound = dict(
+            Binding.objects.filter(backend=self.backend, content_type=self.product_type, external_id__in=ids)
+            .values_list("external_id", "object_id")
+        )
+        products = Product.objects.in_bulk(list(bound.values()))
+        for element in elements:
+            product = products.get(bound.get(str(element["id"]), 0))
+            if product is None:
+                continue  # not ours, or its product was deleted: the catalog push decides
+            self.ctx.report.count("binding")
+            values = m.values_by_code(element.get("custom_fields_values"))
+            held = (m.first(values, "SKU"), m.first(values, "EXTERNAL_ID"))
+            wanted = (product.article, external_id_of(product))
+            if held != wanted:
+                self.ctx.drift(
+                    "binding", f"catalog element {element['id']} ({product.article})", obj=product,
+                    platform=" / ".join(wanted), crm=" / ".join(held),
+                    cause=_("the catalog element was edited in amoCRM, or the catalog push is behind"),
+                    fix=lambda pk=product.pk: self.push_again(pk),
+                )
+
+    def push_again(self, product_id: int, *, forget: bool = False) -> None:
+        """Send this product's element again: the binding is dropped when the element is gone (a new one is
+        created at once); otherwise its hash is cleared and one catalog push after the page walk sends it."""
+        binding = Binding.objects.filter(backend=self.backend, content_type=self.product_type, object_id=product_id)
+        if forget:
+            binding.delete()
+            ensure_elements(self.backend, [product_id], client=self.client)
+            return
+        binding.update(content_hash="")
+        self.stale_hashes += 1
+
+    def push_catalog(self) -> None:
+        try:
+            run = run_sync("crm_catalog", self.backend)
+            failed = run.error if run.status == run.Status.FAILED else ""
+        except IntegrationError as exc:
+            failed = str(exc)
+        if failed:
+            self.ctx.report.add(Drift(
+                "binding", "catalog push", platform=str(self.stale_hashes), crm="—",
+                cause=_("the catalog push after the repair failed: %(error)s") % {"error": failed},
+            ))
 
     def elements_of(self, orders: list[Order]) -> dict[int, int]:
         """Product pk → its amoCRM catalog element id, for the products of these orders."""

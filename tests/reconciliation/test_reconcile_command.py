@@ -8,8 +8,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.mappers import PAYMENT_STATUS
-from integration.models import Conflict, JournalEntry
+from integration.models import Binding, Conflict, JournalEntry
 from integration.reconciliation import reconcile
 from tests.amocrm.conftest import as_manager
 from tests.erp.conftest import raw
@@ -122,3 +123,25 @@ def test_what_cannot_be_repaired_safely_becomes_an_open_conflict(backend, ms, am
     conflict = Conflict.objects.get(object_id=customer.pk, status=Conflict.Status.OPEN)
     assert conflict.field == "inn" and "7707083893" in conflict.erp_value
     assert not JournalEntry.objects.filter(method="REPAIR").exists()
+
+
+def test_a_catalog_element_edited_in_amocrm_is_pushed_again(backend, ms, amo, placed):
+    _order, breaker = placed
+    element_id = Binding.objects.get(backend=amo.backend, object_id=breaker.pk,
+                                     content_type__model="product").external_id
+    catalog_id = AmoCrmClient(amo.backend).products_catalog_id()
+    path = f"/api/v4/catalogs/{catalog_id}/elements/{element_id}"
+    element = as_manager(amo.sandbox, "GET", path)
+    sku = next(f for f in element["custom_fields_values"] if f["field_code"] == "SKU")
+    as_manager(amo.sandbox, "PATCH", path, {"custom_fields_values": [
+        {"field_id": sku["field_id"], "values": [{"value": "ПЕРЕПУТАН"}]}]})
+
+    drift = _report()["drifts"]
+    assert [(d["area"], d["key"]) for d in drift] == [("binding", f"catalog element {element_id} (MVA20-1-016-C)")]
+    assert drift[0]["crm"].startswith("ПЕРЕПУТАН / ") and drift[0]["platform"].startswith("MVA20-1-016-C / ")
+
+    repaired = _report("--repair")
+    assert repaired["repaired"] == 1, [(d["area"], d["key"], d["erp"], d["platform"]) for d in repaired["drifts"][:5]]
+    values = as_manager(amo.sandbox, "GET", path)["custom_fields_values"]
+    assert next(f for f in values if f["field_code"] == "SKU")["values"][0]["value"] == "MVA20-1-016-C"
+    assert _report()["drifts"] == []
