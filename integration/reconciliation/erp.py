@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -33,6 +33,8 @@ from .report import ReconcileReport
 
 PRODUCT_KINDS = ("product", "service", "bundle")
 ZERO = Decimal("0")
+CENT = Decimal("0.01")
+ACTIVE = (Reservation.Status.PENDING, Reservation.Status.CONFIRMED)
 
 
 def compare_erp(backend: Backend, *, repair: bool = False, progress=None) -> ReconcileReport:
@@ -278,22 +280,24 @@ class ErpComparison:
             figures = erp_lines[line.product_erp_id]
             figures[0] += line.quantity
             figures[1] = line.price
-            figures[2] += line.reserved
+            figures[2] += max(ZERO, line.reserved - line.shipped)  # our reserve of a line is released as it ships
+        # Ours as `build_push` sends it: quantities in base units, the price per base unit, and the reserve of
+        # each line our active reservations hold (a kit's reservations are of its components: the whole line).
+        held = dict(
+            Reservation.objects.filter(order=order, status__in=ACTIVE, line__isnull=False)
+            .values_list("line_id")
+            .annotate(total=Sum("quantity"))
+        )
         mine: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
         articles: dict[str, str] = {}
-        for erp_id, article, quantity, price in order.lines.values_list(
-            "product__erp_id", "product__article", "base_quantity", "price"
-        ):
-            figures = mine[erp_id or ""]
-            figures[0] += quantity
-            figures[1] = price
-            articles[erp_id or ""] = article
-        for erp_id, quantity in (
-            Reservation.objects.filter(order=order, status=Reservation.Status.CONFIRMED)
-            .values_list("product__erp_id")
-            .annotate(total=Sum("quantity"))
-        ):
-            mine[erp_id or ""][2] += quantity
+        for line in order.lines.select_related("product", "pack"):
+            figures = mine[line.product.erp_id or ""]
+            figures[0] += line.base_quantity
+            factor = line.pack.factor if line.pack else Decimal("1")
+            figures[1] = (line.price / factor).quantize(CENT, rounding=ROUND_HALF_UP)
+            if line.pk in held:
+                figures[2] += line.base_quantity if line.product.kind == Product.Kind.KIT else held[line.pk]
+            articles[line.product.erp_id or ""] = line.product.article
         differing = sorted(k for k in set(erp_lines) | set(mine) if erp_lines.get(k) != mine.get(k))
         if not differing:
             return
