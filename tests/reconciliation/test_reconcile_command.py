@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from documents.actions import request_document
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.mappers import PAYMENT_STATUS
 from integration.models import Binding, Conflict, JournalEntry
@@ -15,7 +16,7 @@ from integration.reconciliation import reconcile
 from tests.amocrm.conftest import as_manager
 from tests.erp.conftest import raw
 
-from .conftest import DEAD_URL, settle
+from .conftest import ADMIN, DEAD_URL, settle
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 NEW_STAGE, PAID_STAGE = 3177729, 3177732  # «Новая заявка», «Оплачен» in the sandbox's pipeline
@@ -147,4 +148,27 @@ def test_a_catalog_element_edited_in_amocrm_is_pushed_again(backend, ms, amo, pl
     assert repaired["repaired"] == 1, [(d["area"], d["key"], d["erp"], d["platform"]) for d in repaired["drifts"][:5]]
     values = as_manager(amo.sandbox, "GET", path)["custom_fields_values"]
     assert next(f for f in values if f["field_code"] == "SKU")["values"][0]["value"] == "MVA20-1-016-C"
+    assert _report()["drifts"] == []
+
+
+def test_an_invoice_edited_in_the_erp_is_taken_again(backend, ms, amo, placed):
+    order, _breaker = placed
+    document = request_document(order, "invoice", actor=ADMIN)
+    settle()
+    document.refresh_from_db()
+    assert document.status == "issued"
+    _report("--repair")  # issuing does not move the deal to «Счёт выставлен» (yet): the reconciliation does
+    settle()
+    assert _report()["drifts"] == []
+    status, _headers, _body = raw(ms, "PUT", f"/entity/invoiceout/{document.erp_id}", body={"name": "СЧ-0077"})
+    assert status == 200
+
+    drift = _report("--backend", "moysklad")
+    assert "deal" not in drift["checked"] and drift["checked"]["document"] == 1
+    assert [(d["area"], d["erp"].split(":")[0], d["platform"].split(":")[0]) for d in drift["drifts"]] == [
+        ("document", "СЧ-0077", document.number)]
+
+    assert _report("--repair", "--backend", "moysklad")["repaired"] == 1
+    document.refresh_from_db()
+    assert document.number == "СЧ-0077" and document.pdf.read().startswith(b"%PDF-")
     assert _report()["drifts"] == []
