@@ -26,6 +26,7 @@ from integration.erp.moysklad.adapter import BOTH_ARCHIVED, MoySkladAdapter
 from integration.erp.moysklad.erp_changes import apply_return
 from integration.erp.moysklad.stock_sync import StockWriter
 from integration.models import Backend, OutboxEvent, SyncRun
+from integration.overrides import load_pins
 from orders.models import Order, Reservation, Shipment
 
 from .repair import CHUNK, Context, atomic, num
@@ -79,12 +80,16 @@ class ErpComparison:
                 "pk", "erp_id", "article", "name", "active"
             )
         }
-        held: dict[tuple[int, int], Decimal] = dict(
-            ((p, pl), amount)
-            for p, pl, amount in Price.objects.filter(
+        held: dict[tuple[int, int], tuple[int, Decimal]] = {
+            (p, pl): (price_pk, amount)
+            for price_pk, p, pl, amount in Price.objects.filter(
                 product_id__in=[row[0] for row in local.values()], active=True
-            ).values_list("product_id", "price_list_id", "amount")
-        )
+            ).values_list("pk", "product_id", "price_list_id", "amount")
+        }
+        # Values staff pinned (overrides) are kept by the syncs on purpose: the ERP's value is compared as
+        # the sync would write it, so a pin is not a drift (its disagreement is a conflict already).
+        product_pins = load_pins(Product, [row[0] for row in local.values()])
+        price_pins = load_pins(Price, [price_pk for price_pk, _amount in held.values()])
         for row in page:
             self.ctx.report.count("binding")
             erp_id, name = row["id"], (row.get("name") or "").strip()
@@ -102,6 +107,8 @@ class ErpComparison:
                     )
                 continue
             pk, _erp, my_article, my_name, active = mine
+            wanted = product_pins.apply(pk, {"article": article, "name": name[:500]})
+            article, name = wanted["article"], wanted["name"]
             product = Product(pk=pk, article=my_article, name=my_name)
             archived = " " + _("(archived)")
             erp_view = f"{article} «{name[:500]}»{archived if row.get('archived') else ''}"
@@ -117,7 +124,8 @@ class ErpComparison:
                 if price_list is None:
                     continue
                 self.ctx.report.count("price")
-                erp_amount, mine_amount = mappers.roubles(price.get("value")), held.get((pk, price_list))
+                price_pk, mine_amount = held.get((pk, price_list), (None, None))
+                erp_amount = price_pins.apply(price_pk, {"amount": mappers.roubles(price.get("value"))})["amount"]
                 if mine_amount != erp_amount:
                     self.ctx.drift(
                         "price", f"{my_article} / {list_names.get(price_list, price_list)}", obj=product,
@@ -162,12 +170,14 @@ class ErpComparison:
                 "erp_id", "pk"
             )
         )
-        held, snapshots = {}, {}
-        for p, w, b, on_hand, reserved, expected, at in StockLevel.objects.filter(
+        held, snapshots, row_pks = {}, {}, {}
+        for pk, p, w, b, on_hand, reserved, expected, at in StockLevel.objects.filter(
             product_id__in=products.values()
-        ).values_list("product_id", "warehouse_id", "batch_id", "on_hand", "reserved", "expected", "snapshot_at"):
+        ).values_list("pk", "product_id", "warehouse_id", "batch_id", "on_hand", "reserved", "expected", "snapshot_at"):
             held[(p, w, b)] = (on_hand, reserved, expected)
             snapshots[(p, w, b)] = at
+            row_pks[(p, w, b)] = pk
+        pins = load_pins(StockLevel, list(row_pks.values()))
         # Our reserves the ERP has (or is about to have) but our snapshot does not contain yet, as the stock
         # guard counts them (orders.reservations): pending, or confirmed after the row's snapshot.
         ours: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
@@ -186,7 +196,11 @@ class ErpComparison:
             if product is None or warehouse is None or (row.batch_erp_id and batch is None):
                 continue  # not mirrored: the product binding comparison reports it
             self.ctx.report.count("stock")
-            erp = (row.on_hand, row.reserved, row.expected)
+            figures = pins.apply(
+                row_pks.get((product, warehouse, batch)),
+                {"on_hand": row.on_hand, "reserved": row.reserved, "expected": row.expected},
+            )
+            erp = (figures["on_hand"], figures["reserved"], figures["expected"])
             mine = held.get((product, warehouse, batch), (ZERO, ZERO, ZERO))
             extra = ours.get((product, warehouse, batch), ZERO)
             if erp != mine and erp != (mine[0], mine[1] + extra, mine[2]):

@@ -6,12 +6,15 @@ import json
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from catalog.models import Price, StockLevel
 from documents.actions import request_document
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.mappers import PAYMENT_STATUS
 from integration.models import Binding, Conflict, JournalEntry
+from integration.overrides import pin_value
 from integration.reconciliation import reconcile
 from tests.amocrm.conftest import as_manager
 from tests.erp.conftest import raw
@@ -171,4 +174,16 @@ def test_an_invoice_edited_in_the_erp_is_taken_again(backend, ms, amo, placed):
     assert _report("--repair", "--backend", "moysklad")["repaired"] == 1
     document.refresh_from_db()
     assert document.number == "СЧ-0077" and document.pdf.read().startswith(b"%PDF-")
+    assert _report()["drifts"] == []
+
+
+def test_values_staff_pinned_are_not_drift(backend, ms, amo, placed):
+    _order, breaker = placed
+    staff = get_user_model().objects.create_user("pinner", "pinner@example.com", "x", is_staff=True)
+    pin_value(breaker, "name", "Автомат 16 А (для сайта)", author=staff, reason="имя для сайта")
+    price = Price.objects.filter(product=breaker).order_by("pk").first()
+    pin_value(price, "amount", "1.00", author=staff, reason="акция")
+    level = StockLevel.objects.filter(product=breaker).order_by("pk").first()
+    pin_value(level, "on_hand", "5", author=staff, reason="пересчёт на складе")
+
     assert _report()["drifts"] == []
