@@ -43,9 +43,20 @@ LEADS_PER_REQUEST = 50
 
 def compare_crm(backend: Backend, *, repair: bool = False, progress=None) -> ReconcileReport:
     ctx = Context(backend, ReconcileReport(), repair, progress)
-    client = AmoCrmClient(backend)
+    client = ReadingClient(backend)
     DealComparison(ctx, client).run()
     return ctx.report
+
+
+class ReadingClient(AmoCrmClient):
+    """The client of one comparison: the pipelines are read once (`target_status` asks for them per deal)."""
+
+    _pipelines: list[dict] | None = None
+
+    def pipelines(self) -> list[dict]:
+        if self._pipelines is None:
+            self._pipelines = super().pipelines()
+        return self._pipelines
 
 
 def expected_fields(order: Order, backend: Backend) -> dict[str, str]:
