@@ -277,7 +277,9 @@ class ErpComparison:
                 self.ctx.report.count("order")
                 if order.pk in in_flight:
                     continue  # our own change is on its way to the ERP
-                self.order(order, self.adapter._order_from(row))
+                positions = [p for pg in pages(self.adapter, f"entity/customerorder/{row['id']}/positions") for p in pg]
+                state = self.adapter.state_by_id(mappers.ref_id(row.get("state")))
+                self.order(order, mappers.order(row, positions, state))
             self.ctx.tick("order")
         for order in Order.objects.filter(erp_id__isnull=False).exclude(status=Order.Status.CANCELLED).iterator(
             chunk_size=CHUNK
