@@ -50,7 +50,8 @@ class Context:
         conflict_field: str = "",
     ) -> Drift:
         """Report one drift. With repair on: run `fix` (journaled, correlated to `obj`); without a fix, or
-        when the fix fails, record a conflict on `obj` (open, for staff)."""
+        when the fix fails, record a conflict on `obj` (open, for staff; field "reconcile.<conflict_field or
+        area>")."""
         drift = Drift(area=area, key=key, erp=erp, platform=platform, crm=crm, cause=cause)
         if self.repair and fix is not None:
             try:
@@ -67,7 +68,9 @@ class Context:
             elif obj is not None:
                 record_conflict(
                     obj,
-                    conflict_field or f"reconcile.{area}",
+                    # A derived name ("reconcile.<field>"): resolving it records the decision and writes nothing,
+                    # since the values here are for reading (they are not the field's own values).
+                    f"reconcile.{conflict_field or area}",
                     erp_value=erp,
                     crm_value=crm or platform,
                     policy=Conflict.Policy.ERP_WINS,

@@ -13,6 +13,7 @@ from catalog.models import Price, StockLevel
 from documents.actions import request_document
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.mappers import PAYMENT_STATUS
+from integration.conflicts import resolve_conflict
 from integration.models import Binding, Conflict, JournalEntry
 from integration.overrides import pin_value
 from integration.reconciliation import reconcile
@@ -128,8 +129,12 @@ def test_what_cannot_be_repaired_safely_becomes_an_open_conflict(backend, ms, am
     assert [(d["area"], d["repaired"]) for d in drift] == [("binding", False)]
     assert "7707083893" in drift[0]["erp"] and customer.inn in drift[0]["platform"]
     conflict = Conflict.objects.get(object_id=customer.pk, status=Conflict.Status.OPEN)
-    assert conflict.field == "inn" and "7707083893" in conflict.erp_value
+    assert conflict.field == "reconcile.inn" and "7707083893" in conflict.erp_value
     assert not JournalEntry.objects.filter(method="REPAIR").exists()
+    staff = get_user_model().objects.create_user("decider", "decider@example.com", "x", is_staff=True)
+    resolve_conflict(conflict, "take_erp", user=staff, reason="проверено в ERP")  # the decision is recorded...
+    customer.refresh_from_db()
+    assert customer.inn != "7707083893"  # ...and the display values are never written into the record
 
 
 def test_a_catalog_element_edited_in_amocrm_is_pushed_again(backend, ms, amo, placed):
