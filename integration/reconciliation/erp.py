@@ -159,6 +159,7 @@ class ErpComparison:
                 except mappers.MappingError:
                     continue  # a consignment created since we listed them: the next run sees it
             self.stock_page(rows, warehouses, names)
+            self.ctx.tick("stock")
 
     def stock_page(self, rows: list, warehouses: dict, names: dict) -> None:
         products = dict(
@@ -230,7 +231,6 @@ class ErpComparison:
                 cause=_("stock moved in the ERP and the stock webhook or refresh did not bring it"),
                 fix=lambda row=row: fix(row),
             )
-        self.ctx.tick("stock")
 
     # ------------------------------------------------------------------ counterparties
     def counterparties(self) -> None:
