@@ -74,6 +74,13 @@ def _enqueue_attach(document: Document, digest: str) -> None:
     )
 
 
+def _after_issue(document: Document, digest: str) -> None:
+    """The PDF goes to the deal; an invoice also moves the deal to its stage («Счёт выставлен»)."""
+    _enqueue_attach(document, digest)
+    if document.kind == Document.Kind.INVOICE:
+        order_events.crm_lead_sync(document.order)
+
+
 def _issue_here(document: Document) -> None:
     """Number, render and store the document ourselves (no ERP, dry run, or a quick invoice)."""
     document.number = document.number or str(document.pk)
@@ -83,7 +90,7 @@ def _issue_here(document: Document) -> None:
     document.status = Document.Status.ISSUED
     document.issued_at = timezone.now()
     document.save()
-    _enqueue_attach(document, digest)
+    _after_issue(document, digest)
 
 
 def request_document(order: Order, kind: str, *, actor: Actor, upd_status: int | None = None) -> Document:
@@ -206,7 +213,7 @@ def attach_erp_document(
                 document.save()
         except IntegrityError:
             raise DuplicateErpId(_("ERP id %(id)s belongs to another document") % {"id": erp_id}, field="erp_id") from None
-        _enqueue_attach(document, digest)
+        _after_issue(document, digest)
     return document
 
 

@@ -93,6 +93,23 @@ def test_staff_pick_a_stage_and_the_deal_moves_there_when_the_erp_reports_paymen
     assert AmoCrmClient(amo).get_lead(lead_id)["status_id"] == INVOICED  # not the default «Оплачен»
 
 
+def test_an_issued_invoice_moves_the_deal_to_its_stage(amo, sandbox, settings, tmp_path):  # noqa: F811
+    from documents.actions import request_document
+    from orders.types import Actor
+    from tests.documents.factories import make_our_organization
+
+    settings.MEDIA_ROOT = tmp_path
+    make_our_organization()
+    lead_id, order = paid_deal(amo, sandbox)
+    relay.drain(max_seconds=30)
+    assert AmoCrmClient(amo).get_lead(lead_id)["status_id"] != INVOICED
+
+    request_document(order, "invoice", actor=Actor(crm_user_id=501, source="widget"))  # no ERP: issued here
+    relay.drain(max_seconds=30)
+
+    assert AmoCrmClient(amo).get_lead(lead_id)["status_id"] == INVOICED  # the default «Счёт выставлен»
+
+
 def test_do_not_move_and_the_pipeline_are_stored(staff, amo):
     response = staff.post(settings_url(amo), {"stages-stage_paid": "-", "stages-stage_shipped": "142",
                                               "stages-pipeline_id": "3177727", "save_stages": "1"})
