@@ -1,14 +1,17 @@
 """MoySklad webhooks: delivered by the sandbox to our endpoint, stored once per requestId, the entity re-read."""
 
 import json
+import socket
 
 import pytest
 from django.test import Client
 
 from catalog.models import Product
+from integration import inbox
 from integration.erp.moysklad.catalog_sync import sync_catalog
 from integration.erp.moysklad.webhooks import process_webhook
-from integration.models import Backend, InboxMessage, JournalEntry
+from integration.models import Backend, InboxMessage, JournalEntry, OutboxEvent
+from orders.models import Order
 from tests.erp.conftest import raw
 from tests.integration_core.rawhttp import send
 
@@ -154,3 +157,103 @@ def test_odd_headers_and_query_strings_are_not_an_error(ms_hooks, live_server, t
 def test_odd_moysklad_secrets_are_404(ms_hooks, live_server, secret):
     assert send(live_server.url, f"/hooks/moysklad/{secret}/", MS_GOOD, headers=JSON).status == 404
     assert not InboxMessage.objects.exists()
+
+
+# Webhooks are hints, not data: every event is confirmed by reading the entity from MoySklad (the configured
+# base URL, whatever host the href names) before anything is applied; a DELETE only once the read answers 404.
+
+def _forged(href_base, *events):
+    return json.dumps({"auditContext": {"uid": "intruder@elsewhere"}, "events": [
+        {"meta": {"type": kind, "href": f"{href_base}/api/remap/1.2/entity/{kind}/{entity_id}"}, "action": action,
+         "accountId": "00000000-0000-0000-0000-00000000dead"}
+        for kind, entity_id, action in events
+    ]}).encode()
+
+
+def _deliver(live_server, body, request_id):
+    answer = send(live_server.url, f"/hooks/moysklad/hook-secret-1/?requestId={request_id}", body, headers=JSON)
+    assert answer.status == 200, answer.body[:300]
+    inbox.process_inbox("test-worker")
+    return InboxMessage.objects.get(message_id=request_id)
+
+
+def _state():
+    return {model.__name__: list(model.objects.order_by("pk").values()) for model in (Product, Order, OutboxEvent)}
+
+
+def test_a_forged_delete_of_a_product_that_still_exists_is_ignored(backend, ms, live_server):
+    sync_catalog(backend, full=True)
+    product = Product.objects.get(article="NYM-3X2.5")
+    before = _state()
+    message = _deliver(live_server, _forged(ms.url, ("product", product.erp_id, "DELETE")), "forged-delete")
+    assert message.status == InboxMessage.Status.PROCESSED, message.error
+    assert _state() == before
+    product.refresh_from_db()
+    assert product.active and product.archived_at is None
+
+
+def test_a_delete_confirmed_by_404_archives_the_item(backend, ms, live_server):
+    sync_catalog(backend, full=True)
+    service = Product.objects.filter(kind=Product.Kind.SERVICE, erp_id__isnull=False).first()
+    status, _, _ = raw(ms, "DELETE", f"/entity/service/{service.erp_id}")
+    assert status == 200
+    message = _deliver(live_server, _forged(ms.url, ("service", service.erp_id, "DELETE")), "real-delete")
+    assert message.status == InboxMessage.Status.PROCESSED, message.error
+    service.refresh_from_db()
+    assert service.active is False and service.archived_at is not None
+
+
+def test_hrefs_to_other_hosts_are_never_fetched(backend, ms, live_server):
+    sync_catalog(backend, full=True)
+    product = Product.objects.get(article="NYM-3X1.5")
+    ms.control("moysklad/product", {"id": product.erp_id, "name": "NYM 3x1,5 (read from our MoySklad)"})
+    with socket.socket() as elsewhere:  # another host (or account) an intruder would like us to call
+        elsewhere.bind(("127.0.0.1", 0))
+        elsewhere.listen(8)
+        elsewhere.setblocking(False)
+        href_base = f"http://127.0.0.1:{elsewhere.getsockname()[1]}"
+        message = _deliver(live_server, _forged(href_base, ("product", product.erp_id, "UPDATE")), "elsewhere")
+        with pytest.raises(BlockingIOError):
+            elsewhere.accept()  # nobody called it
+    assert message.status == InboxMessage.Status.PROCESSED, message.error
+    product.refresh_from_db()
+    assert product.name == "NYM 3x1,5 (read from our MoySklad)"
+
+
+UNKNOWN = "0badc0de-0000-4000-8000-000000000001"  # another account's id, or nobody's
+
+
+def test_deletes_of_entities_we_cannot_read_change_nothing(backend, ms, live_server):
+    sync_catalog(backend, full=True)
+    before = _state()
+    events = [(kind, UNKNOWN, "DELETE") for kind in ("product", "service", "bundle", "customerorder", "demand",
+                                                     "paymentin", "counterparty")]
+    message = _deliver(live_server, _forged(ms.url, *events), "unknown-deletes")
+    assert message.status == InboxMessage.Status.PROCESSED, message.error
+    assert _state() == before
+
+
+def test_changes_of_entities_we_cannot_read_are_rejected_and_change_nothing(backend, ms, live_server):
+    sync_catalog(backend, full=True)
+    before = _state()
+    for kind in ("product", "service", "bundle", "customerorder", "demand", "paymentin"):
+        for action in ("CREATE", "UPDATE"):
+            message = _deliver(live_server, _forged(ms.url, (kind, UNKNOWN, action)), f"unknown-{kind}-{action}")
+            assert message.status == InboxMessage.Status.REJECTED and "404" in message.error, (kind, action)
+    assert _state() == before
+
+
+BAD_IDS = ["..", "%2e%2e", "..%2F..%2Fsecurity%2Ftoken", "1", "x" * 36, "0badc0de-0000-4000-8000-00000000000g"]
+
+
+def test_an_event_with_a_malformed_id_rejects_the_message_before_anything_is_applied(backend, ms, live_server):
+    sync_catalog(backend, full=True)
+    product = Product.objects.get(article="NYM-3X1.5")
+    ms.control("moysklad/product", {"id": product.erp_id, "name": "changed in MoySklad"})
+    before = _state()
+    for number, bad_id in enumerate(BAD_IDS):
+        body = _forged(ms.url, ("product", product.erp_id, "UPDATE"), ("product", bad_id, "UPDATE"))
+        message = _deliver(live_server, body, f"bad-id-{number}")
+        assert message.status == InboxMessage.Status.REJECTED, bad_id
+        assert "events[1].meta.href" in message.error and "UUID" in message.error, message.error
+    assert _state() == before

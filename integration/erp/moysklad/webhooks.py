@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +32,13 @@ logger = logging.getLogger(__name__)
 SOURCE = "moysklad"
 CATALOG_TYPES = ("product", "service", "bundle")
 STOCK = "webhookstock"  # a stock announcement `{"stockType", "reportType", "reportUrl"}` as one pseudo-event
+APPLIED_DOCUMENTS = ("customerorder", "demand", "paymentin", "salesreturn", "counterparty")
+ACTIONS = ("CREATE", "UPDATE", "DELETE", "PROCESSED")
+KIND = re.compile(r"[a-z]{1,64}")
+ENTITY_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# What became of an event (the handler's result, logged).
+APPLIED, ARCHIVED, IGNORED = "applied", "archived: MoySklad answers 404", "ignored: not a type we apply"
+STILL_THERE, NOT_FOUND = "ignored: deleted, yet MoySklad still has it", "nothing to archive: MoySklad answers 404"
 
 
 @csrf_exempt
@@ -114,50 +123,89 @@ def stock_announcement(data: dict) -> dict:
     return {"meta": {"type": STOCK}, "changed_since": since.isoformat()}
 
 
+@dataclass(frozen=True)
+class EntityEvent:
+    kind: str
+    action: str
+    entity_id: str
+
+
+def entity_events(events: list[dict]) -> list[EntityEvent]:
+    """The events as (kind, action, id); PermanentError naming the event for one MoySklad would not send.
+
+    Only the id is taken from the href: the entity is read from the backend's own base URL, never from the host
+    (or account) the href names."""
+    checked = []
+    for index, event in enumerate(events):
+        meta = event["meta"]
+        kind, action, href = meta.get("type"), event.get("action"), meta.get("href")
+        if not isinstance(kind, str) or not KIND.fullmatch(kind):
+            raise PermanentError(f"events[{index}].meta.type: {str(kind)[:50]!r} is not an entity type")
+        if action not in ACTIONS:
+            raise PermanentError(f"events[{index}].action: {str(action)[:50]!r} is not one of {', '.join(ACTIONS)}")
+        entity_id = href_id(href) if isinstance(href, str) else ""
+        if not ENTITY_ID.fullmatch(entity_id):
+            raise PermanentError(f"events[{index}].meta.href: the entity id {entity_id[:50]!r} is not a UUID")
+        checked.append(EntityEvent(kind, action, entity_id.lower()))
+    return checked
+
+
 @inbox.handler(SOURCE)
-def process_webhook(message: InboxMessage) -> None:
-    """Apply each referenced entity after re-reading it (catalog item, customer order, demand, payment)."""
+def process_webhook(message: InboxMessage) -> dict[str, str]:
+    """Confirm each referenced entity by reading it from MoySklad, then apply it (catalog item, customer order,
+    demand, payment); returns what became of each event. A malformed event rejects the message before any
+    event is applied."""
     if message.backend is None:
         raise PermanentError("webhook without a backend")
     try:
-        events = parse_body(bytes(message.body))
+        parsed = parse_body(bytes(message.body))
     except inbox.BadWebhook as exc:
         raise PermanentError(str(exc)) from exc
     backend = message.backend
+    if parsed and parsed[0]["meta"]["type"] == STOCK:
+        rows = stock_sync.refresh_changed_since(backend, datetime.fromisoformat(parsed[0]["changed_since"]))
+        return {"stock": f"{rows} rows refreshed"}
+    events = entity_events(parsed)
     adapter = MoySkladAdapter(backend)
+    outcomes = {}
     for event in events:
-        meta = event["meta"]
-        if meta.get("type") == STOCK:
-            stock_sync.refresh_changed_since(backend, datetime.fromisoformat(event["changed_since"]))
-            continue
-        kind, action = meta.get("type"), event.get("action")
-        entity_id = href_id(meta.get("href") or "")
-        if not kind or not entity_id:
-            raise PermanentError(f"webhook event without meta.type/href: {event}")
         try:
-            apply_event(backend, adapter, kind, action, entity_id)
+            outcome = apply_event(backend, adapter, event)
         except (OrderError, DocumentError) as exc:  # the domain refuses it: retrying the same data cannot help
-            raise PermanentError(f"{kind} {entity_id}: {exc}") from exc
+            raise PermanentError(f"{event.kind} {event.entity_id}: {exc}") from exc
+        outcomes[f"{event.action} {event.kind}/{event.entity_id}"] = outcome
+        logger.info("moysklad webhook %s %s %s: %s", event.action, event.kind, event.entity_id, outcome)
+    return outcomes
 
 
-def apply_event(backend: Backend, adapter: MoySkladAdapter, kind: str, action: str | None, entity_id: str) -> None:
-    """Re-read one entity a webhook names and apply it."""
-    if kind in CATALOG_TYPES:
-        if action == "DELETE":
-            Product.objects.filter(erp_id=entity_id, active=True).update(
-                active=False, archived_at=timezone.now(), updated_at=timezone.now()
-            )
-        else:
+def apply_event(backend: Backend, adapter: MoySkladAdapter, event: EntityEvent) -> str:
+    """Read the entity an event names and apply what MoySklad says, not what the event says: a DELETE only when
+    the read answers 404. Reading an entity MoySklad does not have (deleted since, another account's id) raises
+    PermanentError, so the message is rejected with MoySklad's answer and nothing is applied."""
+    kind, entity_id = event.kind, event.entity_id
+    if kind not in CATALOG_TYPES + APPLIED_DOCUMENTS or (event.action == "DELETE" and kind not in CATALOG_TYPES):
+        return IGNORED
+    try:
+        if event.action == "DELETE":
+            adapter.client.get(f"entity/{kind}/{entity_id}")
+            return STILL_THERE
+        if kind in CATALOG_TYPES:
             catalog_sync.upsert_product(backend, kind, entity_id)
-    elif kind == "customerorder" and action != "DELETE":
-        order_sync.apply_order(backend, adapter.get_order(entity_id))
-    elif kind == "demand" and action != "DELETE":
-        order_sync.apply_shipment(adapter.get_shipment(entity_id))
-    elif kind == "paymentin" and action != "DELETE":
-        order_sync.apply_payment(adapter.get_payment(entity_id))
-    elif kind == "salesreturn" and action != "DELETE":
-        erp_changes.apply_return(adapter, adapter.client.get(f"entity/salesreturn/{entity_id}"))
-    elif kind == "counterparty" and action != "DELETE":
-        counterparty_sync.apply_counterparty(backend, entity_id)
-    else:
-        logger.info("moysklad webhook %s %s %s ignored", kind, action, entity_id)
+        elif kind == "customerorder":
+            order_sync.apply_order(backend, adapter.get_order(entity_id))
+        elif kind == "demand":
+            order_sync.apply_shipment(adapter.get_shipment(entity_id))
+        elif kind == "salesreturn":
+            erp_changes.apply_return(adapter, adapter.client.get(f"entity/salesreturn/{entity_id}"))
+        elif kind == "counterparty":
+            counterparty_sync.apply_counterparty(backend, entity_id)
+        else:
+            order_sync.apply_payment(adapter.get_payment(entity_id))
+    except PermanentError as exc:
+        if not (exc.status == 404 and event.action == "DELETE"):
+            raise  # e.g. an update of an entity MoySklad does not have: rejected with MoySklad's answer
+        archived = Product.objects.filter(erp_id=entity_id, active=True).update(
+            active=False, archived_at=timezone.now(), updated_at=timezone.now()
+        )
+        return ARCHIVED if archived else NOT_FOUND
+    return APPLIED
