@@ -28,12 +28,17 @@ def _to_lists(node: Any) -> Any:
     """Dicts whose keys are exactly 0..n-1 become lists (PHP arrays), recursively (depth ≤ MAX_DEPTH)."""
     if isinstance(node, dict):
         converted = {k: _to_lists(v) for k, v in node.items()}
-        if converted and all(k.isascii() and k.isdigit() for k in converted):
+        if converted and all(_is_index(k) for k in converted):
             indices = sorted(int(k) for k in converted)
             if indices == list(range(len(indices))):
                 return [converted[str(i)] for i in indices]
         return converted
     return node
+
+
+def _is_index(key: str) -> bool:
+    """`0`, `1`, `12` are PHP array indices; `00`, `01`, `²` are keys."""
+    return key.isascii() and key.isdigit() and (key == "0" or not key.startswith("0"))
 
 
 def _decode(body: bytes | str) -> str:
@@ -87,7 +92,7 @@ def parse_bracket_body(body: bytes | str) -> dict[str, Any]:
                 if not isinstance(child, dict):
                     raise WebhookParseError(f"key {key[:100]!r} clashes with a scalar")
                 node = child
-    return _to_lists(tree)
+    return {key: _to_lists(value) for key, value in tree.items()}  # the top level stays keyed, digits or not
 
 
 def entity_id(raw: Any) -> int | None:
