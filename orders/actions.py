@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from catalog.availability import to_base
-from catalog.models import Batch, KitComponent, Pack, Product, Warehouse
+from catalog.models import MONEY, QTY, Batch, KitComponent, Pack, Product, Warehouse
 from documents.vat import line_amounts
 from orders import events
 from orders.errors import InsufficientStock, InvalidCart, InvalidInput, NotAllowed, OrderClosed
@@ -147,6 +147,9 @@ def _build_lines(order: Order, cart: Sequence[CartLine], price_list) -> list[Ord
         amounts = line_amounts(
             price=price, quantity=item.quantity, discount_percent=item.discount_percent, vat_rate=product.vat_rate
         )
+        if not (_fits(base_quantity, QTY) and _fits(price, MONEY) and _fits(amounts.total, MONEY)):
+            raise InvalidCart(_("The quantity is too large: the line's amount does not fit."),
+                              field=f"lines[{i}].quantity")
         line = OrderLine(
             order=order, position=i, product=product, warehouse_id=warehouse_id, warehouse_rule=warehouse_rule,
             batch=batch, pack=pack,
@@ -155,7 +158,15 @@ def _build_lines(order: Order, cart: Sequence[CartLine], price_list) -> list[Ord
             vat_amount=amounts.vat,
         )
         lines.append(line)
+    if not _fits(sum((line.total for line in lines), ZERO), MONEY):
+        raise InvalidCart(_("The cart's total is too large."), field="lines")
     return lines
+
+
+def _fits(value: Decimal, field: dict) -> bool:
+    """Whether `value` (rounded to the field's places) fits a DecimalField of `field`'s max_digits/decimal_places."""
+    places = field["decimal_places"]
+    return abs(value) < Decimal(10) ** (field["max_digits"] - places) - Decimal(5).scaleb(-places - 1)
 
 
 def _replace_reservations(order: Order, lines: Sequence[OrderLine], *, allow_shortage: bool) -> GuardOutcome:

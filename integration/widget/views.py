@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -28,6 +29,7 @@ from integration.widget.leads import CheckedLead, bind_new_order, check_lead
 from integration.widget.parsers import DecimalJSONParser
 from integration.widget.search import ProductQuery, search_products
 from orders import actions
+from orders.errors import InsufficientStock
 from orders.models import Order
 from orders.types import CartLine
 
@@ -126,10 +128,18 @@ class LeadOrderView(WidgetView):
         ]
         known = Order.objects.filter(lead_id=lead_id).values_list("counterparty_id", flat=True).first()
         lead = self.lead(lead_id, party=True, fresh=known is None)  # a new order or one without its client
-        order = actions.get_or_create_order_for_lead(lead_id, counterparty=lead.counterparty)
-        bind_new_order(self.backend, order, lead)
-        result = actions.set_cart(order, lines, delivery_address=data.get("delivery_address"),
-                                  comment=data.get("comment"), actor=self.actor(), counterparty_note=lead.problems)
+        shortage = None
+        with transaction.atomic():  # a refused cart leaves no new order behind; a short one is kept (by design)
+            order = actions.get_or_create_order_for_lead(lead_id, counterparty=lead.counterparty)
+            bind_new_order(self.backend, order, lead)
+            try:
+                result = actions.set_cart(order, lines, delivery_address=data.get("delivery_address"),
+                                          comment=data.get("comment"), actor=self.actor(),
+                                          counterparty_note=lead.problems)
+            except InsufficientStock as exc:
+                shortage = exc
+        if shortage is not None:
+            raise shortage
         if result.erp_event is not None:
             outbox.deliver_now(result.erp_event, timeout=FAST_PATH_SECONDS)
         order.refresh_from_db()
