@@ -1,8 +1,8 @@
 """JSON bodies with numbers read as Decimal: a quantity sent as a number keeps every digit it was sent with, so
 it meets the same validation as the same quantity sent as a string (never rounded through a float).
 
-Hostile bodies are refused here, at the boundary, as 4xx problems: larger than DATA_UPLOAD_MAX_MEMORY_SIZE
-(413, read no further), not in the declared charset, not JSON, NaN/Infinity, nested too deep (400)."""
+Hostile bodies are refused here, at the boundary, with a 400 problem: not in the declared charset, not JSON,
+NaN/Infinity, nested too deep. (A body over DATA_UPLOAD_MAX_MEMORY_SIZE never gets here: see BodyTooLarge.)"""
 
 import json
 from decimal import Decimal
@@ -16,31 +16,22 @@ from rest_framework.utils.json import strict_constant
 
 
 class BodyTooLarge(APIException):
+    """Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE (RequestDataTooBig); the API says 413."""
+
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = _("The request body is too large.")
     default_code = "body_too_large"
 
 
-def read_limited(stream) -> bytes:
-    """The whole body, or BodyTooLarge once it passes DATA_UPLOAD_MAX_MEMORY_SIZE (the rest is never read)."""
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    data = stream.read(limit + 1) if limit is not None else stream.read()
-    if limit is not None and len(data) > limit:
-        raise BodyTooLarge(_("The request body is larger than %(limit)s bytes.") % {"limit": limit})
-    return data
-
-
 class DecimalJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        raw = read_limited(stream)
         try:
-            text = raw.decode(encoding)
+            text = stream.read().decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise ParseError(_("The body is not valid %(encoding)s text.") % {"encoding": encoding}) from exc
         try:
-            return json.loads(text, parse_float=Decimal,
-                              parse_constant=strict_constant if self.strict else None)
+            return json.loads(text, parse_float=Decimal, parse_constant=strict_constant if self.strict else None)
         except RecursionError:
             raise ParseError(_("JSON parse error - nested too deep.")) from None
         except ValueError as exc:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from documents.errors import DocumentError
+from integration.widget.parsers import BodyTooLarge
 from orders.errors import InsufficientStock, InvalidInput, NotAllowed, OrderClosed
 
 CONTENT_TYPE = "application/problem+json"
@@ -67,6 +70,9 @@ def exception_handler(exc, context) -> Response | None:
                        errors={field: [str(exc.message)]})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, RequestDataTooBig):
+        exc = BodyTooLarge(_("The request body is larger than %(limit)s bytes.")
+                           % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
     if isinstance(exc, exceptions.ValidationError):
         return problem(status.HTTP_400_BAD_REQUEST, "invalid", _("Invalid input"),
                        _("Check the fields listed in errors."), errors=flatten_errors(exc.detail))
