@@ -17,6 +17,7 @@ from integration.amocrm.webhooks import WebhookParseError, dedup_key, parse_brac
 from integration.erp.moysklad.webhooks import entity_events, parse_body
 from integration.errors import PermanentError
 from integration.models import Backend, InboxMessage, OutboxEvent
+from tests.amocrm.conftest import amo_sandbox, sandbox  # noqa: F401 — fixtures
 from tests.integration_core.rawhttp import send
 
 AMO_SECRET, MS_SECRET = "prop-amo-secret", "prop-ms-secret"
@@ -152,3 +153,28 @@ def test_both_endpoints_over_http(hooks, live_server, body, moysklad, content_ty
     answer = send(live_server.url, MS_PATH + "?requestId=r" if moysklad else AMO_PATH, body,
                   headers={"Content-Type": content_type.encode()})
     check_answer(answer.status, before)
+
+
+# ---- well-formed but forged: unknown ids and another account's deal, re-read from our amoCRM account ---------
+@pytest.mark.postgres
+@pytest.mark.sandbox
+@pytest.mark.django_db(transaction=True)
+def test_a_forged_amocrm_webhook_naming_unknown_or_foreign_ids_changes_nothing(sandbox, live_server):  # noqa: F811
+    from integration.bindings import bind
+    from orders.models import Order
+    from tests.amocrm.conftest import connect_backend
+
+    connect_backend(sandbox, webhook_secret="forged-path")
+    other = Backend.objects.create(name="other-account", kind=Backend.Kind.AMOCRM, base_url="https://other.amocrm.ru")
+    foreign = Order.objects.create(lead_id=880_000_001)  # a deal of another account, bound to its backend
+    bind(other, foreign, str(foreign.lead_id))
+    body = (b"account[id]=1&account[subdomain]=other"
+            b"&leads[update][0][id]=880000001&leads[update][0][last_modified]=1764500000"
+            b"&leads[status][0][id]=999999999&leads[add][0][id]=1&leads[delete][0][id]=880000001"
+            b"&contacts[update][0][id]=999999998&contacts[add][0][id]=5&contacts[add][0][type]=company")
+    before = {model.__name__: list(model.objects.order_by("pk").values()) for model in (Order, OutboxEvent)}
+    answer = send(live_server.url, "/hooks/amocrm/forged-path/", body,
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 200
+    assert inbox.process_inbox("w", source="amocrm") == {InboxMessage.Status.PROCESSED: 1}
+    assert {model.__name__: list(model.objects.order_by("pk").values()) for model in (Order, OutboxEvent)} == before
