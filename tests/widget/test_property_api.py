@@ -31,8 +31,8 @@ from tests.widget.conftest import APPROVER, MANAGER, create_deals
 
 pytestmark = [pytest.mark.postgres, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
-IN_PROCESS_CASES = 9_700  # + HTTP_CASES: 10,000 cases in all
-HTTP_CASES = 300
+IN_PROCESS_CASES = 9_800  # + HTTP_CASES: 10,000 cases in all
+HTTP_CASES = 200
 WATCHED = (Order, OrderLine, Reservation, Approval, Document, Payment, OutboxEvent, InboxMessage, Binding, Product,
            StockLevel)
 FOREIGN_LEAD = 880_000_001  # a deal of another amoCRM account: its order is bound to that account's backend
@@ -51,7 +51,7 @@ def world(sandbox) -> dict[str, list[int]]:
                                    settings={"account_id": 1})
     foreign = Order.objects.create(lead_id=FOREIGN_LEAD)
     bind(other, foreign, str(FOREIGN_LEAD))
-    return {"lead_id": create_deals(sandbox, 6) + [FOREIGN_LEAD, *UNKNOWN], "product": [i.pk for i in items],
+    return {"lead_id": create_deals(sandbox, 30) + [FOREIGN_LEAD, *UNKNOWN], "product": [i.pk for i in items],
             "pack": [pack.pk], "warehouse": [wh.pk], "document_id": [*UNKNOWN]}
 
 
@@ -124,9 +124,9 @@ def run_machine(schema, backend, cases: int, **call_kwargs) -> Counter:
             if response.status_code >= 500:
                 server_errors.append(f"{case.as_curl_command()} → {response.status_code} {response.text[:300]}")
 
-    while statuses.total() < cases:  # scenarios end after 1 to 15 steps: run until the count is reached
+    while statuses.total() < cases:  # scenarios of 1 to 15 steps, 50 at a time, until the count is reached
         try:
-            WidgetMachine.run(settings=settings(max_examples=max(1, (cases - statuses.total()) // 10),
+            WidgetMachine.run(settings=settings(max_examples=min(50, max(1, (cases - statuses.total()) // 8)),
                                                 stateful_step_count=15, deadline=None, database=None,
                                                 phases=[Phase.generate], suppress_health_check=list(HealthCheck)))
         except Flaky:
