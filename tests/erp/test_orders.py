@@ -345,3 +345,28 @@ def test_a_webhook_for_an_entity_the_erp_does_not_have_is_rejected_with_the_reas
     assert inbox.process_inbox("w", source="moysklad") == {"rejected": 1}
     message.refresh_from_db()
     assert "404" in message.error
+
+
+def test_an_invoice_after_an_erp_edit_we_have_not_heard_of_matches_the_erp(catalog, ms, customer):
+    """The ERP edits the order and its webhook is late or lost; then the manager asks for an invoice. The ERP
+    makes the invoice from its own order, so the order follows the ERP first (the ERP wins) and the totals
+    agree — no false document error."""
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order.refresh_from_db()
+    ms.control(  # edited in MoySklad: 4 breakers; nobody tells us
+        f"moysklad/order/{order.erp_id}/positions",
+        {"positions": [{"product": breaker.erp_id, "quantity": 4, "price": 50000, "reserve": 4, "vat": 22}]},
+    )
+
+    document = request_document(order, "invoice", actor=ADMIN)
+    handlers.request_document(OutboxEvent.objects.get(topic="erp.document.request"))
+
+    document.refresh_from_db()
+    assert document.status == "issued" and document.erp_total == Decimal("2000.00")
+    assert not document.totals_mismatch, document.error
+    assert document.total == document.erp_total
+    assert [(line.base_quantity, line.price) for line in OrderLine.objects.filter(order=order)] == [
+        (Decimal("4.000"), Decimal("500.00"))
+    ]

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from counterparties.models import Counterparty
 from integration import outbox
 from integration.erp.moysklad.adapter import MoySkladAdapter
-from integration.erp.moysklad.order_sync import import_missing_products, snapshot
+from integration.erp.moysklad.order_sync import apply_order, import_missing_products, snapshot
 from integration.erp.types import ErpCounterparty, OrderPush, OrderPushLine
 from integration.errors import PermanentError, RetryableError
 from integration.journal import correlate
@@ -140,6 +140,9 @@ def request_document(event: OutboxEvent) -> dict:
         if not order.erp_id:
             raise RetryableError(f"order {order.uuid} is not in the ERP yet", retry_after=30)
         if document.kind == Document.Kind.INVOICE:
+            # The ERP invoices its own order: take its composition first (the ERP wins), so an edit whose
+            # webhook is late or lost does not make our totals differ from the invoice's.
+            apply_order(event.backend, adapter.get_order(order.erp_id))
             erp_document = (
                 document.erp_id
                 and _existing_invoice(adapter, document.erp_id)
