@@ -37,17 +37,30 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
         parser.add_argument("--no-serve", action="store_true", help="prepare everything, then exit")
+        parser.add_argument("--pilot-days", type=int, default=int(os.environ.get("DEMO_PILOT_DAYS", "1")),
+                            help="short fault-free simulated days played before serving (0: none)")
 
-    def handle(self, *args, host, port, no_serve, **options):
+    def handle(self, *args, host, port, no_serve, pilot_days, **options):
         base = f"http://{host}:{port}"
         self.reset_database()
         self.step("Migrating the database")
         call_command("migrate", interactive=False, verbosity=0)
         self.ensure_demo_user()
+        sandboxes = self.start_sandboxes(base)
+        try:
+            self.prepare(sandboxes, base)
+            if no_serve:
+                return
+            self.serve(host, port, sandboxes, pilot_days)
+        finally:
+            for sandbox in sandboxes:
+                sandbox.stop()
+
+    def start_sandboxes(self, base: str) -> list[SandboxProcess]:
         self.step("Starting the MoySklad and amoCRM sandboxes with the demo company")
-        sandboxes = [
-            start_sandbox("moysklad", seed="demo"),
-            start_sandbox(
+        moysklad = start_sandbox("moysklad", seed="demo")
+        try:
+            amocrm = start_sandbox(
                 "amocrm",
                 seed="demo",
                 options={
@@ -56,25 +69,25 @@ class Command(BaseCommand):
                     "redirect_uri": f"{base}/hooks/amocrm/oauth/",
                     "account_id": AMO_ACCOUNT_ID,
                 },
-            ),
-        ]
-        try:
-            moysklad, amocrm = sandboxes
-            erp = self.connect_moysklad(moysklad, base)
-            crm = self.connect_amocrm(amocrm, base)
-            self.step("Syncing the catalog, prices and stock from MoySklad")
-            self.run_syncs(erp, ERP_SYNCS)
-            self.step("Loading the demo counterparties")
-            call_command("load_demo")
-            self.step("Preparing the amoCRM account and pushing the catalog")
-            self.prepare_amocrm(crm, base)
-            call_command("setup_schedules")
-            if no_serve:
-                return
-            self.serve(host, port, sandboxes, amocrm)
-        finally:
-            for sandbox in sandboxes:
-                sandbox.stop()
+            )
+        except BaseException:
+            moysklad.stop()
+            raise
+        return [moysklad, amocrm]
+
+    def prepare(self, sandboxes: list[SandboxProcess], base: str) -> tuple[Backend, Backend]:
+        """Connect both backends, sync from MoySklad, load the counterparties, prepare amoCRM, schedule."""
+        moysklad, amocrm = sandboxes
+        erp = self.connect_moysklad(moysklad, base)
+        crm = self.connect_amocrm(amocrm, base)
+        self.step("Syncing the catalog, prices and stock from MoySklad")
+        self.run_syncs(erp, ERP_SYNCS)
+        self.step("Loading the demo counterparties")
+        call_command("load_demo", stdout=self.stdout._out)
+        self.step("Preparing the amoCRM account and pushing the catalog")
+        self.prepare_amocrm(crm, base)
+        call_command("setup_schedules", stdout=self.stdout._out)
+        return Backend.objects.get(pk=erp.pk), Backend.objects.get(pk=crm.pk)
 
     def reset_database(self) -> None:
         db = settings.DATABASES["default"]

@@ -712,6 +712,7 @@ class MoySkladEmulator(Emulator):
         c = "/_control/moysklad"
         r.route("POST", f"{c}/stock")(self.control_stock)
         r.route("POST", f"{c}/product")(self.control_product)
+        r.route("POST", f"{c}/product/new")(self.control_new_product)
         r.route("POST", f"{c}/order/{ident}/positions")(self.control_order_positions)
         r.route("POST", f"{c}/order/{ident}/state")(self.control_order_state)
         r.route("POST", f"{c}/demand")(self.control_demand)
@@ -719,6 +720,7 @@ class MoySkladEmulator(Emulator):
         r.route("POST", f"{c}/webhooks/trigger")(self.control_webhook_trigger)
         r.route("POST", f"{c}/webhooks/drain")(self.control_webhook_drain)
         r.route("POST", f"{c}/webhooks/stock")(self.control_stock_webhooks)
+        r.route("POST", f"{c}/webhooks/faults")(self.control_webhook_faults)
         r.route("POST", f"{c}/salesreturn")(self.control_sales_return)
         r.route("GET", f"{c}/entities/(?P<kind>[a-z]+)")(self.control_entities)
 
@@ -1903,6 +1905,27 @@ class MoySkladEmulator(Emulator):
 
         return self._control(apply, request)
 
+    def control_new_product(self, request: Request) -> Response:
+        """A product a buyer adds in the ERP: `name`, `article`, optional `like` (article or id of a product whose
+        unit, folder, VAT and prices it takes). Emits CREATE."""
+
+        def apply(body: dict) -> dict:
+            if not body.get("name") or not body.get("article"):
+                raise ApiError(400, 0, "name and article are required")
+            template = self._product_from({"article": body["like"]} if body.get("like") else {"id": next(iter(self.products))})
+            product_id = new_id()
+            record = {
+                **{k: v for k, v in template.items() if k not in ("_packs", "_consignments", "barcodes")},
+                "id": product_id, "name": body["name"], "article": body["article"], "code": body["article"].lower(),
+                "externalCode": body["article"], "archived": False, "updated": stamp(),
+                "_prices": list(template["_prices"]), "_packs": [], "_consignments": [], "barcodes": [],
+            }
+            self.products[product_id] = record
+            self.emit("product", product_id, "CREATE", None, None)
+            return {"id": product_id, "updated": record["updated"]}
+
+        return self._control(apply, request)
+
     def control_order_positions(self, request: Request, entity_id: str) -> Response:
         def apply(body: dict) -> dict:
             order = self._find("customerorder", entity_id)
@@ -1979,6 +2002,19 @@ class MoySkladEmulator(Emulator):
         return json_response(
             {"drained": drained, "counts": dict(self.dispatcher.counts), "log": list(self.dispatcher.log)}
         )
+
+    def control_webhook_faults(self, request: Request) -> Response:
+        """Webhook delivery faults: {"duplicate": bool, "reorder_every": n, "lose_every": n} (0 = off)."""
+        body = self._control_body(request)
+        unknown = set(body) - {"duplicate", "reorder_every", "lose_every"}
+        if unknown:
+            return json_response({"error": f"unknown webhook fault fields: {sorted(unknown)}"}, 400)
+        dispatcher = self.dispatcher
+        dispatcher.duplicate = bool(body.get("duplicate", dispatcher.duplicate))
+        dispatcher.reorder_every = int(body.get("reorder_every", dispatcher.reorder_every))
+        dispatcher.lose_every = int(body.get("lose_every", dispatcher.lose_every))
+        return json_response({"duplicate": dispatcher.duplicate, "reorder_every": dispatcher.reorder_every,
+                              "lose_every": dispatcher.lose_every})
 
     def control_stock_webhooks(self, request: Request) -> Response:
         with self.lock:

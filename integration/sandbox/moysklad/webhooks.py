@@ -28,6 +28,13 @@ class WebhookDispatcher:
     def __init__(self, timeout: float = 1.5, retries: int = 3):
         self.timeout = timeout
         self.retries = retries
+        # Faults for rehearsals (POST /_control/moysklad/webhooks/faults): send each delivery twice, hold every
+        # n-th one back until after the next (out of order), drop every n-th one unsent (never delivered).
+        self.duplicate = False
+        self.reorder_every = 0
+        self.lose_every = 0
+        self._held: Delivery | None = None
+        self._sequence = 0
         self.queue: queue.Queue[Delivery | None] = queue.Queue()
         self.counts: Counter[str] = Counter()
         self.log: list[dict] = []
@@ -55,9 +62,29 @@ class WebhookDispatcher:
             delivery = self.queue.get()
             try:
                 if delivery is not None:
-                    self._deliver(delivery)
+                    self._send(delivery)
+                if self.queue.empty() and self._held is not None:  # nothing came after it: send it now
+                    held, self._held = self._held, None
+                    self._deliver(held)
             finally:
                 self.queue.task_done()
+
+    def _send(self, delivery: Delivery) -> None:
+        self._sequence += 1
+        if self.lose_every and self._sequence % self.lose_every == 0:
+            self.counts["lost"] += 1
+            return
+        if self.reorder_every and self._held is None and self._sequence % self.reorder_every == 0:
+            self._held = delivery
+            return
+        self._deliver(delivery)
+        if self.duplicate:
+            self._deliver(delivery)
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._deliver(held)
+            if self.duplicate:
+                self._deliver(held)
 
     def _deliver(self, delivery: Delivery) -> None:
         separator = "&" if "?" in delivery.url else "?"

@@ -1,0 +1,117 @@
+"""One pilot run: start the world, play the days (with the faults), settle, audit, report."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.utils import timezone
+
+from integration.pilot import audit as auditing
+from integration.pilot.clock import SimClock
+from integration.pilot.faults import FAULT_SETS, Faults
+from integration.pilot.ledger import Ledger
+from integration.pilot.report import Report, build_report
+from integration.pilot.scenario import Catalog, Player, plan_day
+from integration.pilot.world import World, start_world
+
+
+@dataclass
+class Options:
+    days: int = 7
+    managers: int = 20
+    deals_per_day: int = 60
+    warehouses: int = 3
+    seed: int = 1
+    faults: str = "standard"
+    day_seconds: float = 60.0
+    log_dir: Path | None = None
+
+
+def know_the_business(world: World, seed: int) -> Catalog:
+    """What the people know before day one: words to search, the clients in amoCRM, the ERP's stores."""
+    from catalog.models import Product
+    from counterparties.models import Counterparty
+
+    rng = random.Random(seed)
+    names = list(Product.objects.filter(active=True).values_list("name", flat=True))
+    terms = sorted({name.split()[0].lower() for name in names if name.split()})
+    articles = list(Product.objects.filter(active=True, kind="goods").exclude(article="")
+                    .values_list("article", flat=True))
+    companies = [row["id"] for row in world.amo.control("amocrm/dump?entity=companies", None, method="GET")["rows"]]
+    requisites = list(Counterparty.objects.exclude(inn="").exclude(kpp="").values_list("name", "inn", "kpp")[:30])
+    stores = [s["name"] for s in world.ms.control("moysklad/entities/store", None, method="GET")]
+    rng.shuffle(terms)
+    return Catalog(terms=terms[:40] or ["кабель"], companies=companies, requisites=requisites, stores=stores,
+                   articles=sorted(articles))
+
+
+def progress_bar(total: int, desc: str, out):
+    """A tqdm bar on a terminal; plain lines otherwise (CI logs, pipes)."""
+    if out.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, file=out, leave=True, dynamic_ncols=True)
+    return _PlainBar(total, desc, out)
+
+
+class _PlainBar:
+    def __init__(self, total: int, desc: str, out):
+        self.total, self.desc, self.out, self.n, self.lock = total, desc, out, 0, threading.Lock()
+        self.next_mark = 0.25
+
+    def update(self, n: int = 1) -> None:
+        with self.lock:
+            self.n += n
+            if self.total and self.n / self.total >= self.next_mark:
+                self.out.write(f"{self.desc}: {self.n}/{self.total}\n")
+                self.out.flush()
+                while self.n / self.total >= self.next_mark:
+                    self.next_mark += 0.25
+
+    def close(self) -> None:
+        pass
+
+
+def run_pilot(options: Options, *, out=None, world: World | None = None) -> Report:
+    """Play the pilot; `world` may be one already running (the demo's), else one is started and stopped here."""
+    out = out or sys.stderr
+    started_at = time.monotonic()
+    started_on = timezone.localdate()
+    own_world = world is None
+    if world is None:
+        out.write("pilot: preparing the sandboxes, the platform and the demo company…\n")
+        world = start_world(log=out, log_dir=options.log_dir)
+    ledger = Ledger()
+    clock = SimClock(day_seconds=options.day_seconds)
+    try:
+        catalog = know_the_business(world, options.seed)
+        baseline = auditing.duplicate_groups(world)
+        player = Player(world, ledger, catalog, options.seed, clock, options.managers)
+        faults = Faults(world, ledger, clock, FAULT_SETS[options.faults], random.Random(options.seed))
+        rng = random.Random(options.seed)
+        for number in range(1, options.days + 1):
+            day = plan_day(number, rng, clock, options.managers, options.deals_per_day)
+            bar = progress_bar(day.size, f"day {number}/{options.days}", out)
+            fault_thread = faults.start_day(number, options.days)
+            try:
+                player.play(day, bar.update)
+            finally:
+                faults.end_day(fault_thread)
+                bar.close()
+        player.close()
+        out.write("pilot: the days are over; waiting for the queues to settle…\n")
+        settled = auditing.settle(world)
+        auditing.run_schedules(world)
+        settled = auditing.settle(world) and settled
+        out.write("pilot: auditing the ERP, the platform and amoCRM…\n")
+        result = auditing.audit(world, ledger, started=started_on, baseline=baseline)
+        result.settled = settled
+        return build_report(options, ledger, result, seconds=time.monotonic() - started_at)
+    finally:
+        if own_world:
+            world.stop()
