@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench pilot lint venv clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,11 @@ test: venv
 ## make bench [BENCH=name] — one JSON line per scenario
 bench: venv
 	tests/with_postgres.sh $(PY) -m tests.bench $(BENCH)
+
+## make pilot [PILOT_ARGS="--days 1 --faults none"] — a simulated week of trading with faults, then the audit
+PILOT_ARGS ?= --days 7 --managers 20 --deals-per-day 60 --faults standard
+pilot: venv
+	tests/with_postgres.sh env DEBUG=1 $(PY) manage.py simulate_pilot $(PILOT_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -44,6 +44,8 @@ class Platform:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     log_dir: Path | None = None
+    web: str = "gunicorn"  # or "runserver" (the demo: static files in DEBUG)
+    quiet: bool = True  # without log_dir: drop the processes' output (False: inherit it, as the demo does)
 
     @property
     def base(self) -> str:
@@ -51,6 +53,8 @@ class Platform:
 
     def command(self, name: str) -> list[str]:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
+        if name == "web" and self.web == "runserver":
+            return [sys.executable, manage, "runserver", f"{self.host}:{self.port}", "--noreload"]
         if name == "web":
             return [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"{self.host}:{self.port}",
                     "-w", WEB_WORKERS, "--threads", WEB_THREADS, "--timeout", "120", "--log-level", "warning"]
@@ -61,7 +65,7 @@ class Platform:
         raise ValueError(f"unknown process {name!r}")
 
     def start(self, name: str) -> subprocess.Popen:
-        out = subprocess.DEVNULL
+        out = subprocess.DEVNULL if self.quiet else None
         if self.log_dir is not None:
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
         process = subprocess.Popen(self.command(name), cwd=settings.BASE_DIR, env=self.env, stdout=out,

@@ -7,8 +7,6 @@ SQLite database, the MoySklad and amoCRM sandboxes seeded with the demo company,
 import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -154,14 +152,33 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
 
-    def serve(self, host: str, port: int, sandboxes: list[SandboxProcess], amocrm: SandboxProcess) -> None:
-        manage = str(Path(settings.BASE_DIR) / "manage.py")
-        children = [
-            subprocess.Popen([sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"]),
-            subprocess.Popen([sys.executable, manage, "queue_worker", "--worker", "demo"]),
-            subprocess.Popen([sys.executable, manage, "qcluster"]),
-        ]
-        base = f"http://{host}:{port}"
+    def serve(self, host: str, port: int, sandboxes: list[SandboxProcess], pilot_days: int) -> None:
+        from integration.pilot.world import Platform
+
+        platform = Platform(host, port, web="runserver", quiet=False)
+        try:
+            platform.start_all(queue_workers=1)
+            if pilot_days:
+                self.play_pilot(platform, sandboxes, pilot_days)
+            self.wait_for_ctrl_c(platform, sandboxes)
+        finally:
+            platform.stop()
+
+    def play_pilot(self, platform, sandboxes: list[SandboxProcess], days: int) -> None:
+        """A short fault-free pilot, so the dashboard, journal and KPIs show real trading, not empty panels."""
+        from integration.pilot.run import Options, run_pilot
+        from integration.pilot.world import World
+
+        self.step(f"Playing {days} simulated day(s) of trading (manage.py simulate_pilot, no faults)")
+        world = World(platform=platform, ms=sandboxes[0], amo=sandboxes[1],
+                      erp=Backend.objects.get(name="moysklad"), crm=Backend.objects.get(name="amocrm"))
+        report = run_pilot(Options(days=days, managers=4, deals_per_day=10, faults="none", day_seconds=15),
+                           out=self.stdout._out, world=world)
+        self.stdout.write(report.as_text())
+
+    def wait_for_ctrl_c(self, platform, sandboxes: list[SandboxProcess]) -> None:
+        base = platform.base
+        amocrm = sandboxes[1]
         self.stdout.write(
             self.style.SUCCESS(
                 "\namoerp demo is running:\n"
@@ -186,14 +203,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         try:
-            while not stop and all(child.poll() is None for child in children):
+            while not stop and all(child.poll() is None for child in platform.processes.values()):
                 time.sleep(0.5)
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            for child in children:
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
