@@ -60,6 +60,20 @@ def pending_work() -> dict[str, int]:
     return {"outbox": outbox.count(), "inbox": inbox.count()}
 
 
+def describe_pending(limit: int = 10) -> list[str]:
+    """What still waits in the queues after settling timed out (for the report)."""
+    from integration.models import InboxMessage, OutboxEvent
+
+    lines = [f"outbox {e.pk} {e.topic} {e.status} attempts {e.attempts}: {e.last_error[:200]}"
+             for e in OutboxEvent.objects.filter(status__in=[OutboxEvent.Status.PENDING,
+                                                             OutboxEvent.Status.IN_FLIGHT]).order_by("pk")[:limit]]
+    lines += [f"inbox {m.pk} {m.status}: {m.error[:200]}"
+              for m in InboxMessage.objects.filter(status__in=[InboxMessage.Status.RECEIVED,
+                                                             InboxMessage.Status.PROCESSING,
+                                                             InboxMessage.Status.FAILED]).order_by("pk")[:limit]]
+    return lines
+
+
 def settle(world, timeout: float = 120) -> bool:
     """Wait until both sandboxes have delivered their webhooks and the platform's queues are empty and stay so."""
     deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ PostgreSQL is not restarted: the harness does not control the cluster (see the r
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import time
@@ -110,6 +111,12 @@ class Faults:
         seconds = max(self.clock.real(fault.minutes), MIN_REAL_SECONDS)
         self.world.amo.control("amocrm/block", {"seconds": seconds})
         self.stop.wait(seconds)
+        # The platform pauses amoCRM on a 403 until staff resume it (the runbook): the operator on duty does.
+        from django.core.management import call_command
+
+        self.stop.wait(max(self.clock.real(10), 1))
+        call_command("backend", "resume", self.world.crm.name, stdout=io.StringIO())
+        self.ledger.note("faults", "operator resumed amoCRM after the 403 (runbook)")
 
     def do_worker_killed(self, fault: Fault) -> None:
         from integration.models import OutboxEvent

@@ -30,6 +30,7 @@ class Options:
     faults: str = "standard"
     day_seconds: float = 60.0
     log_dir: Path | None = None
+    settle_seconds: float = 120.0  # how long the queues may take to empty after the last day
 
 
 def know_the_business(world: World, seed: int) -> Catalog:
@@ -105,12 +106,15 @@ def run_pilot(options: Options, *, out=None, world: World | None = None) -> Repo
                 bar.close()
         player.close()
         out.write("pilot: the days are over; waiting for the queues to settle…\n")
-        settled = auditing.settle(world)
+        settled = auditing.settle(world, options.settle_seconds)
         auditing.run_schedules(world)
-        settled = auditing.settle(world) and settled
+        settled = auditing.settle(world, options.settle_seconds) and settled
         out.write("pilot: auditing the ERP, the platform and amoCRM…\n")
         result = auditing.audit(world, ledger, started=started_on, baseline=baseline)
         result.settled = settled
+        if not settled:
+            for line in auditing.describe_pending():
+                result.add("unsettled", "queue", "pending", line)
         return build_report(options, ledger, result, seconds=time.monotonic() - started_at)
     finally:
         if own_world:

@@ -172,7 +172,8 @@ class Command(BaseCommand):
         self.step(f"Playing {days} simulated day(s) of trading (manage.py simulate_pilot, no faults)")
         world = World(platform=platform, ms=sandboxes[0], amo=sandboxes[1],
                       erp=Backend.objects.get(name="moysklad"), crm=Backend.objects.get(name="amocrm"))
-        report = run_pilot(Options(days=days, managers=4, deals_per_day=10, faults="none", day_seconds=15),
+        report = run_pilot(Options(days=days, managers=4, deals_per_day=10, faults="none", day_seconds=15,
+                                   settle_seconds=20),
                            out=self.stdout._out, world=world)
         self.stdout.write(report.as_text())
 

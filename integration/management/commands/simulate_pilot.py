@@ -4,6 +4,7 @@ differs from the ERP's, or unapproved sale "в минус". Needs an empty, migr
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class Command(BaseCommand):
             raise CommandError("--warehouses: the demo company has 3 warehouses; other counts are not simulated")
         if days < 1 or managers < 1 or deals_per_day < 1:
             raise CommandError("--days, --managers and --deals-per-day must be at least 1")
+        # SIGTERM (a timeout, CI) unwinds like Ctrl-C, so the platform's processes and the sandboxes are stopped
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
         directory = Path(log_dir) if log_dir else None
         if directory:
             directory.mkdir(parents=True, exist_ok=True)
