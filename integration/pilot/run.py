@@ -98,6 +98,7 @@ def run_pilot(options: Options, *, out=None, world: World | None = None) -> Repo
         for number in range(1, options.days + 1):
             day = plan_day(number, rng, clock, options.managers, options.deals_per_day)
             bar = progress_bar(day.size, f"day {number}/{options.days}", out)
+            clock.start_day()
             fault_thread = faults.start_day(number, options.days)
             try:
                 player.play(day, bar.update)

@@ -87,7 +87,7 @@ class Player:
 
     # ------------------------------------------------------------------------------------------ the day
     def play(self, day: Day, tick: Callable[[], None]) -> None:
-        self.clock.start_day()
+        """Play the day; the clock must have been started for it (clock.start_day)."""
         rng = random.Random(f"{self.seed}-{day.number}")
         deal_seeds = [rng.random() for _ in day.deals]
         desk_seed = rng.random()
