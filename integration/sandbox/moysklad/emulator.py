@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -90,7 +91,8 @@ def fast_json(data: Any, status: int = 200) -> Response:
 
 
 def _kop(value: float) -> float:
-    return float(round(value))
+    """Whole kopecks, half up as MoySklad and the paper forms round (float noise below 1e-6 dropped first)."""
+    return float(Decimal(repr(round(value, 6))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 class MoySkladEmulator(Emulator):
