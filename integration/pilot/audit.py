@@ -74,12 +74,25 @@ def describe_pending(limit: int = 10) -> list[str]:
     return lines
 
 
+def pass_the_night() -> None:
+    """The days are over: retries the queues scheduled for later (backoff after an outage) are due now, as they
+    would be after the night; the clock of the platform itself is not touched."""
+    from django.utils import timezone
+
+    from integration.models import InboxMessage, OutboxEvent
+
+    now = timezone.now()
+    OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING, next_attempt_at__gt=now).update(next_attempt_at=now)
+    InboxMessage.objects.filter(status=InboxMessage.Status.FAILED, next_attempt_at__gt=now).update(next_attempt_at=now)
+
+
 def settle(world, timeout: float = 120) -> bool:
     """Wait until both sandboxes have delivered their webhooks and the platform's queues are empty and stay so."""
     deadline = time.monotonic() + timeout
     quiet_since = None
     while time.monotonic() < deadline:
         world.platform.check_alive()
+        pass_the_night()
         world.ms.control("moysklad/webhooks/drain", {"timeout": 10})
         world.amo.control("amocrm/webhooks/flush", {"ignore_schedule": True})
         if any(pending_work().values()):
@@ -204,8 +217,9 @@ def check_documents(world, ledger: Ledger, result: Audit) -> None:
     for document in documents.filter(status=Document.Status.ISSUED, kind=Document.Kind.INVOICE):
         row = erp.get(document.erp_id or "")
         if document.totals_mismatch:
+            edited = "edited in the ERP" if document.order.erp_id in ledger.order_edits else "not edited in the ERP"
             result.add("document", "document", document.pk, f"totals mismatch: ours {document.total}, "
-                       f"ERP {document.erp_total}")
+                       f"ERP {document.erp_total} (order {document.order_id}, now {document.order.total}, {edited})")
         elif row is not None and (document.total - Decimal(str(row["sum"])) / 100).copy_abs() > CENT:
             result.add("document", "document", document.pk, f"ours {document.total} ≠ ERP {row['sum'] / 100:.2f}")
     invoices = Counter(row.get("customerOrder", {}).get("meta", {}).get("href", "").rsplit("/", 1)[-1]
