@@ -218,8 +218,10 @@ def check_documents(world, ledger: Ledger, result: Audit) -> None:
         row = erp.get(document.erp_id or "")
         if document.totals_mismatch:
             edited = "edited in the ERP" if document.order.erp_id in ledger.order_edits else "not edited in the ERP"
-            result.add("document", "document", document.pk, f"totals mismatch: ours {document.total}, "
-                       f"ERP {document.erp_total} (order {document.order_id}, now {document.order.total}, {edited})")
+            result.add("document", "document", document.pk,
+                       f"totals mismatch: ours {document.total} (VAT {document.vat_total}), ERP {document.erp_total} "
+                       f"(VAT {document.erp_vat_total}); order {document.order_id} now {document.order.total}, "
+                       f"{edited}")
         elif row is not None and (document.total - Decimal(str(row["sum"])) / 100).copy_abs() > CENT:
             result.add("document", "document", document.pk, f"ours {document.total} ≠ ERP {row['sum'] / 100:.2f}")
     invoices = Counter(row.get("customerOrder", {}).get("meta", {}).get("href", "").rsplit("/", 1)[-1]
