@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from urllib.error import HTTPError
 
 from integration.pilot.actors import ErpDesk, GaveUp, Manager
 from integration.pilot.clock import WORKDAY_MINUTES, SimClock
@@ -118,6 +119,8 @@ class Player:
                 self.ledger.count(f"erp_{action}")
             except GaveUp as exc:
                 self.ledger.note("gave_up", f"ERP desk {action}: {exc}")
+            except HTTPError as exc:  # the ERP refused the action (e.g. a position it cannot take): noted
+                self.ledger.note("gave_up", f"ERP desk {action}: {exc.code} {exc.read()[:300]!r}")
             finally:
                 tick()
 
