@@ -152,9 +152,12 @@ def check_orders(world, ledger: Ledger, result: Audit) -> None:
             result.add("doubled", "order", f"order {order.pk}", f"{len(rows)} ERP orders: {[r['id'] for r in rows]}")
         if deal.cancelled:
             continue
+        if not rows and order.erp_pending_reason:  # held on purpose (e.g. a client without valid requisites)
+            result.counts["orders_held"] = result.counts.get("orders_held", 0) + 1
+            result.add("held", "order", f"order {order.pk}", f"not sent to the ERP: {order.erp_pending_reason}")
+            continue
         if not rows:
-            result.add("lost", "order", f"order {order.pk}", f"no ERP order (status {order.status}, "
-                       f"pending reason: {order.erp_pending_reason or '-'})")
+            result.add("lost", "order", f"order {order.pk}", f"no ERP order (status {order.status})")
             continue
         if order.erp_id and order.erp_id not in {r["id"] for r in rows}:
             result.add("doubled", "order", f"order {order.pk}", f"bound to {order.erp_id}, ERP has {rows[0]['id']}")
@@ -209,7 +212,11 @@ def check_documents(world, ledger: Ledger, result: Audit) -> None:
     result.counts["documents"] = documents.count()
     result.counts["documents_issued"] = documents.filter(status=Document.Status.ISSUED).count()
     asked = [lead for lead, deal in ledger.deals.items() if deal.documents and not deal.cancelled]
+    held = {lead for lead, in documents.filter(order__erp_id__isnull=True).exclude(order__erp_pending_reason="")
+            .values_list("order__lead_id")}
     for lead_id in asked:
+        if lead_id in held:  # its order is held (reported there); the invoice waits for it
+            continue
         got = documents.filter(order__lead_id=lead_id, kind=Document.Kind.INVOICE)
         if not got.filter(status=Document.Status.ISSUED).exists():
             states = list(got.values_list("status", "error"))

@@ -83,7 +83,7 @@ def build_report(options, ledger, audit, *, seconds: float) -> Report:
         "auto_reserve_share": float(share) if share is not None else None,
         "quote_to_invoice_median_s": float(median) if median is not None else None,
         "sales_minus_unapproved": audit.number("minus"), "duplicates_created": duplicates,
-        "settled": audit.settled, "seconds": round(seconds, 1),
+        "orders_held": audit.counts.get("orders_held", 0), "settled": audit.settled, "seconds": round(seconds, 1),
     }
     return Report(summary=summary, findings=[f.line() for f in audit.findings], kpis=kpis, slowest=audit.slowest,
                   faults=list(ledger.faults), gave_up=list(ledger.gave_up))

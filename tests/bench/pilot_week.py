@@ -12,7 +12,7 @@ import sys
 
 FIELDS = ("bench", "days", "managers", "deals", "orders", "faults", "lost", "doubled", "drift", "document_errors",
           "auto_reserve_share", "quote_to_invoice_median_s", "sales_minus_unapproved", "duplicates_created",
-          "settled", "seconds")
+          "orders_held", "settled", "seconds")
 
 
 def run() -> list[dict]:
