@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench pilot lint venv clean
+.PHONY: demo test bench pilot pilot-check lint venv clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ bench: venv
 PILOT_ARGS ?= --days 7 --managers 20 --deals-per-day 60 --faults standard
 pilot: venv
 	tests/with_postgres.sh env DEBUG=1 $(PY) manage.py simulate_pilot $(PILOT_ARGS)
+
+## make pilot-check — the CI pilot day (1 day, 5 managers, standard faults) and its assertions, on PostgreSQL
+pilot-check: venv
+	tests/with_postgres.sh $(PY) -m pytest tests/pilot -m pilot
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -110,7 +110,7 @@ def run_schedules(world) -> None:
     webhooks), the counterparties sync, the stock refresh and the amoCRM catalog push."""
     from integration import tasks
 
-    for name in ("reconcile_erp", "sync_counterparties", "refresh_stock", "push_crm_catalog"):
+    for name in ("sync_erp_changes", "sync_counterparties", "refresh_stock", "push_crm_catalog"):
         getattr(tasks, name)()
 
 

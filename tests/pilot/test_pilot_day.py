@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.pilot]
 
 
 def fresh_database(name: str) -> str:
@@ -48,10 +48,6 @@ def test_one_pilot_day_with_the_standard_faults_loses_and_doubles_nothing(pilot_
     assert report["faults_applied"], "the standard faults were applied"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "defect found by the pilot (documents.actions.attach_erp_document): an invoice issued for an order the ERP "
-    "has just edited is compared with our lines before the ERP's edit reaches us, and stays a totals mismatch "
-    "after the order catches up"))
 def test_one_pilot_day_documents_match_the_erp_and_the_run_passes(pilot_day):
     returncode, report, stderr = pilot_day
     assert report["document_errors"] == 0, report["findings"]
