@@ -4,7 +4,6 @@ by change cursor through the webhook handler's functions; a second run changes n
 from datetime import datetime
 from decimal import Decimal
 from io import StringIO
-from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -18,56 +17,27 @@ from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.deals import note_language, shipment_label
 from integration.amocrm.handlers import deliver_lead_products, deliver_lead_sync
 from integration.amocrm.mappers import ERP_NUMBER, PAYMENT_STATUS, SHIPMENT_STATUS, values_by_code
-from integration.amocrm.setup import prepare_account
 from integration.erp.moysklad import handlers, mappers
 from integration.erp.moysklad.catalog_sync import sync_catalog
 from integration.erp.moysklad.cursors import get_cursor
 from integration.erp.moysklad.erp_changes import sync_erp_changes
 from integration.erp.moysklad.stock_sync import sync_stock
 from integration.models import Backend, Conflict, OutboxEvent
-from integration.sandbox.process import start_sandbox
 from integration.schedules import specs
 from integration.syncs import run_scheduled
 from orders import actions
 from orders.models import Order, Shipment
 from orders.types import Actor, CartLine
-from tests.amocrm.conftest import (
-    ACCOUNT_ID,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    REDIRECT_URI,
-    as_manager,
-    connect_backend,
-)
 from tests.erp.conftest import entities, raw
+from tests.reconciliation.conftest import amo, amo_process  # noqa: F401 - fixtures (amoCRM, webhooks lost)
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ADMIN = Actor(source="admin")
 DEAD_URL = "http://127.0.0.1:9"  # nothing listens: every delivery is lost
 
 
-@pytest.fixture(scope="module")
-def amo_process():
-    sandbox = start_sandbox("amocrm", options={
-        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uri": REDIRECT_URI,
-        "account_id": ACCOUNT_ID, "webhook_time_scale": 0.001,
-    })
-    yield sandbox
-    sandbox.stop()
-
-
 @pytest.fixture
-def amo(amo_process, db):
-    """The amoCRM sandbox, connected and prepared (its webhooks go nowhere), with one deal."""
-    amo_process.reset()
-    crm = connect_backend(amo_process, name="amocrm")
-    prepare_account(crm, public_url=DEAD_URL)
-    lead_id = as_manager(amo_process, "POST", "/api/v4/leads", [{"name": "Заявка"}])["_embedded"]["leads"][0]["id"]
-    return SimpleNamespace(backend=crm, lead_id=lead_id)
-
-
-@pytest.fixture
-def placed(backend, ms, amo):
+def placed(backend, ms, amo):  # noqa: F811
     """An order of ours for the deal, in the ERP (3 breakers)."""
     sync_catalog(backend, full=True)
     sync_stock(backend, full=True)
@@ -82,7 +52,7 @@ def placed(backend, ms, amo):
     return Order.objects.get(pk=order.pk), breaker
 
 
-def _deal(amo) -> dict:
+def _deal(amo) -> dict:  # noqa: F811
     """Deliver the deal's latest events as the relay would, then read the deal from amoCRM."""
     for topic, deliver in (("crm.lead.products", deliver_lead_products), ("crm.lead.sync", deliver_lead_sync)):
         event = OutboxEvent.objects.filter(topic=topic).order_by("pk").last()
@@ -107,7 +77,7 @@ def _state(order):
     }
 
 
-def test_lost_webhooks_are_recovered_by_the_erp_changes_sync_and_a_rerun_changes_nothing(backend, ms, amo, placed):
+def test_lost_webhooks_are_recovered_by_the_erp_changes_sync_and_a_rerun_changes_nothing(backend, ms, amo, placed):  # noqa: F811
     order, breaker = placed
     call_command("moysklad_setup", "moysklad", "--public-url", DEAD_URL, stdout=StringIO())
     first = sync_erp_changes(backend)  # sets the cursors; our order is already up to date
@@ -173,7 +143,7 @@ def test_erp_changes_and_catalog_push_are_scheduled(backend, ms):
     assert list(outcome) == ["moysklad"] and outcome["moysklad"].startswith("succeeded")
 
 
-def test_an_invoice_edited_in_the_erp_is_taken_again(backend, ms, amo, placed):
+def test_an_invoice_edited_in_the_erp_is_taken_again(backend, ms, amo, placed):  # noqa: F811
     order, _ = placed
     document = request_document(order, "invoice", actor=ADMIN)
     handlers.request_document(OutboxEvent.objects.get(topic="erp.document.request"))
