@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from integration import connectors
+
 urlpatterns = [
     path("admin/", include("integration.staff.urls")),  # staff pages: runbook, kill switch, dry run
     path("admin/", admin.site.urls),
@@ -9,8 +11,7 @@ urlpatterns = [
     path("api/v1/", include("counterparties.urls")),
     path("api/v1/", include("documents.urls")),
     path("api/widget/v1/", include("integration.widget.urls")),
-    path("hooks/moysklad/", include("integration.erp.moysklad.urls")),
-    path("hooks/amocrm/", include("integration.amocrm.urls")),
+    *connectors.webhook_urlpatterns(),  # hooks/<kind>/ of every registered connector
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
 ]

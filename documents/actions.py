@@ -20,8 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from integration import outbox
-from integration.models import Backend
+from integration import connectors, outbox
 from orders import events as order_events
 from orders.locks import lock_order
 from orders.models import Order
@@ -33,12 +32,7 @@ from .rendering import order_line_amounts, render_pdf
 from .types import PaymentInput
 from .vat import LineAmounts, round_money, sum_amounts
 
-ERP_KINDS = (Backend.Kind.MOYSKLAD, Backend.Kind.ONEC_ODATA, Backend.Kind.COMMERCEML)
 UPD_STATUSES = (1, 2)
-
-
-def _backend(kinds) -> Backend | None:
-    return Backend.objects.filter(kind__in=kinds, active=True).order_by("pk").first()
 
 
 def order_totals(order: Order) -> LineAmounts:
@@ -62,7 +56,7 @@ def _store_pdf(document: Document, pdf: bytes) -> str:
 
 
 def _enqueue_attach(document: Document, digest: str) -> None:
-    backend = _backend((Backend.Kind.AMOCRM,))
+    backend = connectors.active_crm()
     if backend is None:
         return
     outbox.enqueue(
@@ -115,7 +109,7 @@ def request_document(order: Order, kind: str, *, actor: Actor, upd_status: int |
             order=order, kind=kind, upd_status=upd_status, total=totals.total, vat_total=totals.vat,
             requested_by=actor.label[:255],
         )
-        erp = _backend(ERP_KINDS)
+        erp = connectors.active_erp()
         if erp is not None and not erp.dry_run:
             outbox.enqueue(
                 backend=erp,

@@ -12,8 +12,6 @@ from django.utils.translation import gettext_lazy as _
 
 from .errors import MissingRequisites
 
-ERP_KINDS = ("moysklad", "onec_odata", "commerceml")
-
 
 @dataclass(frozen=True)
 class Supplier:
@@ -45,11 +43,11 @@ def _as_supplier(org) -> Supplier:
 
 def get_supplier(*, needs_bank: bool = False) -> Supplier:
     """Our requisites, or MissingRequisites with the reason (and what to do about it)."""
-    from integration.models import Backend
+    from integration import connectors
 
     from .models import OurOrganization
 
-    erp = Backend.objects.filter(kind__in=ERP_KINDS, active=True).order_by("pk").first()
+    erp = connectors.active_erp()
     org = OurOrganization.objects.filter(backend=erp).first() if erp is not None else None
     org = org or OurOrganization.objects.filter(source=OurOrganization.Source.STAFF).first()
     if org is None:

@@ -259,11 +259,13 @@ class BackendAdmin(CredentialsHiddenMixin, SimpleHistoryAdmin):
 
     @admin.action(description=_("Subscribe ERP webhooks"), permissions=["subscribe_webhooks"])
     def subscribe_erp_webhooks(self, request, queryset):
-        from integration.erp.moysklad.setup import subscribe_webhooks
+        from integration import connectors
         from integration.errors import IntegrationError
 
         for backend in queryset:
-            if backend.kind != Backend.Kind.MOYSKLAD:
+            subscribe_webhooks = (connectors.connector(backend.kind).subscribe_webhooks
+                                  if backend.kind in connectors.kinds() else None)
+            if subscribe_webhooks is None:
                 self.message_user(request, _("%(backend)s: webhooks are subscribed for MoySklad backends only")
                                   % {"backend": backend.name}, messages.WARNING)
                 continue

@@ -22,6 +22,8 @@ class ScheduleSpec:
 def specs() -> list[ScheduleSpec]:
     from django_q.models import Schedule
 
+    from . import connectors
+
     return [
         # A safety net: `manage.py queue_worker` delivers continuously; this drains what is due if it is down.
         ScheduleSpec("amoerp: outbox relay + inbox", "integration.tasks.drain_queue", Schedule.MINUTES, minutes=1),
@@ -43,6 +45,7 @@ def specs() -> list[ScheduleSpec]:
         # is on the «Сверка» page); runs in a quiet hour, a full pass reads every ERP page.
         ScheduleSpec("amoerp: reconciliation nightly", "integration.tasks.reconcile_nightly", Schedule.CRON,
                      cron="0 4 * * *"),
+        *connectors.schedule_specs(),
     ]
 
 

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from integration import outbox
-from integration.models import Backend
+from integration import connectors, outbox
 from orders.models import Order
 
-ERP_KINDS = (Backend.Kind.MOYSKLAD, Backend.Kind.ONEC_ODATA, Backend.Kind.COMMERCEML)
 
-
-def _active_backend(kinds) -> Backend | None:
-    return Backend.objects.filter(kind__in=kinds, active=True).order_by("pk").first()
-
-
-def _enqueue(kinds, topic: str, order: Order, payload: dict, key: str = ""):
-    """Enqueue for the first active backend of these kinds; without one there is nobody to tell (None)."""
-    backend = _active_backend(kinds)
+def _enqueue(role: connectors.Role, topic: str, order: Order, payload: dict, key: str = ""):
+    """Enqueue for the active backend of this role (the registry's); without one there is nobody to tell (None)."""
+    backend = connectors.active_backend(role)
     if backend is None:
         return None
     return outbox.enqueue(
@@ -30,17 +23,17 @@ def erp_order_upsert(order: Order):
     once the lead's company or contact is known."""
     if order.counterparty_id is None:
         return None
-    return _enqueue(ERP_KINDS, "erp.order.upsert", order, {"version": order.version},
+    return _enqueue(connectors.Role.ERP, "erp.order.upsert", order, {"version": order.version},
                     f"{order.uuid}:v{order.version}")
 
 
 def erp_order_cancel(order: Order):
-    return _enqueue(ERP_KINDS, "erp.order.cancel", order, {"erp_id": order.erp_id or ""}, f"{order.uuid}:cancel")
+    return _enqueue(connectors.Role.ERP, "erp.order.cancel", order, {"erp_id": order.erp_id or ""}, f"{order.uuid}:cancel")
 
 
 def crm_lead_sync(order: Order):
-    return _enqueue((Backend.Kind.AMOCRM,), "crm.lead.sync", order, {"lead_id": order.lead_id})
+    return _enqueue(connectors.Role.CRM, "crm.lead.sync", order, {"lead_id": order.lead_id})
 
 
 def crm_lead_products(order: Order):
-    return _enqueue((Backend.Kind.AMOCRM,), "crm.lead.products", order, {"lead_id": order.lead_id})
+    return _enqueue(connectors.Role.CRM, "crm.lead.products", order, {"lead_id": order.lead_id})

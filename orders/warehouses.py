@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Warehouse
-from integration.models import Backend
+from integration import connectors
 from orders.availability import sellable_availability
 from orders.models import Order, WarehouseRule
 
-ERP_KINDS = (Backend.Kind.MOYSKLAD, Backend.Kind.ONEC_ODATA, Backend.Kind.COMMERCEML)
 RULE_TEXT = _(
     "A line without a warehouse takes: the warehouse its product had in the order before; else the order's "
     "warehouse; else the counterparty's; else the ERP backend's default (setting «default_warehouse», the "
@@ -44,7 +43,7 @@ NONE = WarehouseChoice(None, "")
 
 def backend_default_warehouse_id() -> int | None:
     """The active warehouse named by the first active ERP backend's settings["default_warehouse"] (an ERP id)."""
-    backend = Backend.objects.filter(kind__in=ERP_KINDS, active=True).order_by("pk").first()
+    backend = connectors.active_erp()
     erp_id = backend.settings.get("default_warehouse") if backend else None
     if not erp_id:
         return None

@@ -1,10 +1,11 @@
-"""Registrations: outbox topics this connector delivers and the inbox source it processes."""
+"""The outbox topics this connector delivers (registered with the connector in apps.py) and the inbox source
+it processes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from integration import inbox, outbox
+from integration import inbox
 from integration.amocrm.attachments import attach_document
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.deals import leads_waiting_for, push_order_to_lead, push_products_to_lead, sync_lead
@@ -17,17 +18,14 @@ LEAD_ACTIONS = {"add", "update", "status", "restore", "responsible"}
 PARTY_ACTIONS = {"add", "update", "restore"}
 
 
-@outbox.handler("crm.lead.sync")
 def deliver_lead_sync(event) -> dict[str, Any]:
     return push_order_to_lead(event.backend, int(event.payload["order_id"]))
 
 
-@outbox.handler("crm.lead.products")
 def deliver_lead_products(event) -> dict[str, Any]:
     return push_products_to_lead(event.backend, int(event.payload["order_id"]))
 
 
-@outbox.handler("crm.document.attach")
 def deliver_document(event) -> dict[str, Any]:
     return attach_document(event.backend, int(event.payload["document_id"]))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from integration import connectors
 from integration.models import Backend
 
 from .report import ReconcileReport
@@ -13,15 +14,9 @@ Comparer = Callable[..., ReconcileReport]  # fn(backend, *, repair, progress) ->
 
 def comparers_for(backend: Backend) -> list[Comparer]:
     """The comparisons that apply to a backend of this kind."""
-    if backend.kind == Backend.Kind.MOYSKLAD:
-        from . import erp
-
-        return [erp.compare_erp]
-    if backend.kind == Backend.Kind.AMOCRM:
-        from . import crm
-
-        return [crm.compare_crm]
-    return []
+    if backend.kind not in connectors.kinds():
+        return []
+    return list(connectors.connector(backend.kind).comparers)
 
 
 def reconcile(*, backend: Backend | None = None, repair: bool = False, progress=None) -> ReconcileReport:

@@ -23,16 +23,16 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from integration import connectors
 from integration.models import Backend
 from integration.overrides import active_overrides, to_json
 
-ERP_KINDS = (Backend.Kind.MOYSKLAD, Backend.Kind.ONEC_ODATA, Backend.Kind.COMMERCEML)
 _page = threading.local()  # the request whose change page is being built (readonly callables get only obj)
 
 
 def erp_master() -> Backend | None:
     """The active ERP backend that masters products, prices, stock, warehouses and bound counterparties."""
-    return Backend.objects.filter(kind__in=ERP_KINDS, active=True).order_by("pk").first()
+    return connectors.active_erp()
 
 
 def _master(request) -> Backend | None:

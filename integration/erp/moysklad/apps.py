@@ -8,14 +8,47 @@ class MoySkladConfig(AppConfig):
     verbose_name = _("MoySklad connector")
 
     def ready(self) -> None:
-        # Registers the syncs, the outbox handlers and the inbox (webhook) handler.
-        from integration.erp.moysklad import (  # noqa: F401
-            catalog_sync,
-            counterparty_sync,
-            erp_changes,
-            handlers,
-            order_sync,
-            organization_sync,
-            stock_sync,
-            webhooks,
-        )
+        from integration import connectors
+        from integration.erp.moysklad import handlers, setup
+        from integration.erp.moysklad.adapter import MoySkladAdapter
+        from integration.models import Backend
+        from integration.reconciliation.erp import compare_erp
+
+        connectors.register(connectors.Connector(
+            kind=Backend.Kind.MOYSKLAD,
+            role=connectors.Role.ERP,
+            adapter=MoySkladAdapter,
+            capabilities=connectors.Capabilities(
+                synchronous_reserve=True, print_forms=True, webhooks=True, incremental_cursor=True,
+                stock_refresh=True,
+            ),
+            outbox_handlers={
+                "erp.order.upsert": handlers.upsert_order,
+                "erp.order.cancel": handlers.cancel_order,
+                "erp.document.request": handlers.request_document,
+            },
+            install=_install,
+            webhook_urls="integration.erp.moysklad.urls",
+            subscribe_webhooks=setup.subscribe_webhooks,
+            refresh_stock=_refresh_stock,
+            comparers=(compare_erp,),
+        ))
+
+
+def _install() -> None:
+    # Registers the syncs and the inbox (webhook) handler.
+    from integration.erp.moysklad import (  # noqa: F401
+        catalog_sync,
+        counterparty_sync,
+        erp_changes,
+        order_sync,
+        organization_sync,
+        stock_sync,
+        webhooks,
+    )
+
+
+def _refresh_stock(backend, product_ids: list[int]):
+    from integration.erp.moysklad.stock_sync import refresh_products
+
+    return refresh_products(backend, product_ids)

@@ -1,12 +1,12 @@
 """Outbox handlers for the ERP topics, delivered to MoySklad: erp.order.upsert, erp.order.cancel,
-erp.document.request. Each is idempotent: a redelivery finds what the previous attempt created."""
+erp.document.request (registered with the connector in apps.py). Each is idempotent: a redelivery finds what
+the previous attempt created."""
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
 from counterparties.models import Counterparty
-from integration import outbox
 from integration.erp.moysklad.adapter import MoySkladAdapter
 from integration.erp.moysklad.order_sync import apply_order, import_missing_products, snapshot
 from integration.erp.types import ErpCounterparty, OrderPush, OrderPushLine
@@ -95,7 +95,6 @@ def build_push(adapter: MoySkladAdapter, order: Order) -> OrderPush:
     )
 
 
-@outbox.handler("erp.order.upsert")
 def upsert_order(event: OutboxEvent) -> dict:
     from orders.actions import apply_erp_order
 
@@ -108,7 +107,6 @@ def upsert_order(event: OutboxEvent) -> dict:
     return {"erp_id": erp_order.erp_id, "number": erp_order.number, "state": erp_order.state}
 
 
-@outbox.handler("erp.order.cancel")
 def cancel_order(event: OutboxEvent) -> dict:
     adapter = _adapter(event)
     order = _order(event)
@@ -124,7 +122,6 @@ def cancel_order(event: OutboxEvent) -> dict:
     return {"erp_id": erp_id, "state": erp_order.state}
 
 
-@outbox.handler("erp.document.request")
 def request_document(event: OutboxEvent) -> dict:
     from documents.actions import attach_erp_document
     from documents.models import Document
