@@ -46,6 +46,9 @@ class Connector:
     role: Role
     adapter: Callable[[Backend], Any]  # backend -> adapter (integration/erp/protocol.py for an ERP)
     capabilities: Capabilities = Capabilities()
+    # When they depend on the base (e.g. a 1C configuration without reserves): backend -> its capabilities.
+    backend_capabilities: Callable[[Backend], Capabilities] | None = None
+    label: str = ""  # how people call it ("1C", translatable); default: the backend kind's label
     # topic -> handler(event): the deliverer of this kind's outbox events (erp.order.upsert, ...)
     outbox_handlers: Mapping[str, outbox.Handler] = field(default_factory=dict)
     # Imports what registers this connector's syncs (integration.syncs) and inbox handlers; run on register.
@@ -149,7 +152,12 @@ def adapter_for(backend: Backend, *, role: Role | None = None):
 
 
 def capabilities_for(backend: Backend) -> Capabilities:
-    return connector_for(backend).capabilities
+    found = connector_for(backend)
+    return found.backend_capabilities(backend) if found.backend_capabilities else found.capabilities
+
+
+def label_for(backend: Backend) -> str:
+    return str(connector_for(backend).label or backend.get_kind_display())
 
 
 def webhook_urlpatterns() -> list[URLPattern | URLResolver]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.utils.translation import gettext as _
+
 from integration import connectors
 from integration.errors import IntegrationError
 from integration.http import timeout_cap
@@ -15,6 +17,17 @@ logger = logging.getLogger(__name__)
 def erp_backend() -> Backend | None:
     """The active ERP backend (the first, if several are configured)."""
     return connectors.active_erp()
+
+
+def reserve_note(order) -> str:
+    """What to tell the manager about a reserve the ERP has not confirmed yet: "" when there is none, or when the
+    active ERP reserves in the same call that writes the order (the answer then shows its reserve)."""
+    backend = erp_backend()
+    if backend is None or order.status != order.Status.RESERVE_PENDING:
+        return ""
+    if connectors.capabilities_for(backend).synchronous_reserve:
+        return ""
+    return _("The reserve will be confirmed by %(erp)s.") % {"erp": connectors.label_for(backend)}
 
 
 def refresh_stock_for(product_ids, *, budget_seconds: float) -> bool:

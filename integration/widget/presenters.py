@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from documents.models import Document, Payment
+from integration.erp.services import reserve_note
 from integration.models import Conflict
 from orders.models import Order, Reservation, Shipment
 from orders.types import ReserveResult
@@ -117,6 +118,7 @@ def timeline(order: Order, approvals, documents, payments, shipments) -> list[di
 def cart_result(result: ReserveResult, order: Order) -> dict:
     return {
         "status": order.status, "erp_number": order.erp_number, "version": order.version,
+        "reserve_note": reserve_note(order),
         "lines": [
             {"index": r.index, "product_id": r.product_id, "warehouse_id": r.warehouse_id, "batch_id": r.batch_id,
              "requested": r.requested, "reserved": r.reserved, "short": r.short}

@@ -243,6 +243,9 @@ class CartResultSerializer(serializers.Serializer):
     status = serializers.CharField()
     erp_number = serializers.CharField()
     version = serializers.IntegerField()
+    reserve_note = serializers.CharField(
+        help_text="Empty, or (translated) that the reserve will be confirmed by the ERP: its connector does not "
+                  "reserve in the same call that writes the order")
     lines = LineReserveSerializer(many=True)
     order = OrderSerializer()
 
