@@ -56,7 +56,8 @@ class Connector:
     schedules: tuple[ScheduleSpec, ...] = ()  # extra django-q schedules (setup_schedules creates them)
     webhook_urls: str = ""  # URL module mounted at hooks/<kind>/
     subscribe_webhooks: Callable[[Backend], Any] | None = None
-    refresh_stock: Callable[[Backend, list[int]], Any] | None = None  # (backend, product ids)
+    # (backend, product ids): this connector's own on-demand stock refresh (default: the stock importer's)
+    refresh_stock: Callable[[Backend, list[int]], Any] | None = None
     comparers: tuple[Callable[..., Any], ...] = ()  # reconciliation: fn(backend, *, repair, progress)
 
 

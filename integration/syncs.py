@@ -31,7 +31,10 @@ def register(kind: str, *, backend_kinds: tuple[str, ...] | list[str] = ()) -> C
     """Register a sync for `kind`, optionally only for some backend kinds (e.g. ("moysklad",))."""
 
     def decorate(fn: SyncFn) -> SyncFn:
-        entries = [e for e in _registry.get(kind, []) if e.fn is not fn and (e.fn.__module__, e.fn.__qualname__) != (fn.__module__, fn.__qualname__)]
+        # Registering again (a module reloaded) replaces the entry; the same fn may serve several backend kinds.
+        entries = [e for e in _registry.get(kind, [])
+                   if (e.fn.__module__, e.fn.__qualname__, e.backend_kinds)
+                   != (fn.__module__, fn.__qualname__, tuple(backend_kinds))]
         entries.append(RegisteredSync(kind, fn, tuple(backend_kinds)))
         _registry[kind] = entries
         return fn

@@ -1,7 +1,9 @@
 """The ERP adapter protocol: what the syncs and handlers need from any ERP (MoySklad, 1C OData, CommerceML).
 
 Adapters raise integration.errors.RetryableError for transient failures (network, 429, 5xx) and
-PermanentError for refusals (4xx, bad data); listing methods stream page by page.
+PermanentError for refusals (4xx, bad data); listing methods stream page by page. A page may be a
+types.RecordPage naming the rows the adapter could not map (the importers count them as failures).
+The ERP-agnostic importers (integration/erp/importers/) need nothing else from an ERP.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class ErpAdapter(Protocol):
         """Kits (kind "kit") with their components."""
         ...
 
+    def fetch_product(self, kind: str, erp_id: str) -> ErpProduct:
+        """One product, service or kit (`kind`: catalog.Product.Kind) read again, e.g. one an order names."""
+        ...
+
     def iter_price_lists(self) -> Iterator[ErpPriceList]: ...
 
     def iter_warehouses(self) -> Iterator[ErpWarehouse]: ...
@@ -59,6 +65,14 @@ class ErpAdapter(Protocol):
     def stock_for(self, assortment_erp_ids: Sequence[str]) -> list[ErpStockChange]: ...
 
     # --- counterparties
+    def iter_counterparties(self, *, since: datetime | None = None) -> Iterator[list[ErpCounterparty]]:
+        """Counterparties (archived ones included, archived=True) with their contact persons."""
+        ...
+
+    def ensure_counterparty(self, data: ErpCounterparty) -> ErpCounterparty:
+        """The matching counterparty (ИНН+КПП, or phone/e-mail), created once when there is none."""
+        ...
+
     def find_counterparty(self, data: ErpCounterparty) -> ErpCounterparty | None: ...
 
     def create_counterparty(self, data: ErpCounterparty) -> ErpCounterparty: ...

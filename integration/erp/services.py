@@ -7,6 +7,7 @@ import logging
 from django.utils.translation import gettext as _
 
 from integration import connectors
+from integration.erp.importers import stock
 from integration.errors import IntegrationError
 from integration.http import timeout_cap
 from integration.models import Backend
@@ -39,9 +40,9 @@ def refresh_stock_for(product_ids, *, budget_seconds: float) -> bool:
     ids = [int(pk) for pk in product_ids]
     if backend is None or backend.paused or not ids:
         return False
-    refresh = connectors.connector_for(backend).refresh_stock
-    if refresh is None:
+    if not connectors.capabilities_for(backend).stock_refresh:
         return False
+    refresh = connectors.connector_for(backend).refresh_stock or stock.refresh_products
     try:
         with timeout_cap(max(0.1, budget_seconds)):
             refresh(backend, ids)

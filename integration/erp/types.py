@@ -8,6 +8,20 @@ from datetime import date, datetime
 from decimal import Decimal
 
 
+class RecordPage(list):
+    """A page of typed records (a plain list to its readers) that also names the ERP's rows of that page which
+    could not be mapped, each with its field and reason: the importers count them as failures."""
+
+    def __init__(self, records=(), rejected=()):
+        super().__init__(records)
+        self.rejected: list[str] = list(rejected)
+
+
+def rejected_of(page: list) -> list[str]:
+    """The unmappable rows of a page (none for an adapter that yields plain lists)."""
+    return page.rejected if isinstance(page, RecordPage) else []
+
+
 @dataclass(frozen=True)
 class ErpUnit:
     erp_id: str

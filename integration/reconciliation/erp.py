@@ -21,10 +21,11 @@ from django.utils.translation import gettext as _
 from catalog.models import Batch, Price, PriceList, Product, StockLevel, Warehouse
 from counterparties.models import Counterparty
 from documents.models import Document, Payment
-from integration.erp.moysklad import catalog_sync, mappers, order_sync
+from integration.erp.importers import orders as order_sync
+from integration.erp.importers.stock import StockWriter
+from integration.erp.moysklad import catalog_sync, mappers
 from integration.erp.moysklad.adapter import BOTH_ARCHIVED, MoySkladAdapter
 from integration.erp.moysklad.erp_changes import apply_return
-from integration.erp.moysklad.stock_sync import StockWriter
 from integration.models import Backend, OutboxEvent, SyncRun
 from integration.overrides import load_pins
 from orders.models import Order, Reservation, Shipment

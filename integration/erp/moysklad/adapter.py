@@ -7,7 +7,8 @@ with `reserve` = quantity, so the document keeps the kit line and price while th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from counterparties.errors import InvalidValue
@@ -17,6 +18,7 @@ from integration.erp.moysklad.client import MoySkladClient
 from integration.erp.types import (
     ErpBatch,
     ErpCategory,
+    ErpContactPerson,
     ErpCounterparty,
     ErpDocument,
     ErpOrder,
@@ -29,6 +31,7 @@ from integration.erp.types import (
     ErpUnit,
     ErpWarehouse,
     OrderPush,
+    RecordPage,
 )
 from integration.errors import PermanentError
 from integration.models import Backend
@@ -38,6 +41,19 @@ CANCELLED_STATES = ("Отменён", "Отменен")
 STOCK_FIELDS = {"stock": "on_hand", "reserve": "reserved", "inTransit": "expected"}
 # `filter=assortmentId=…` goes in the URL: keep each request's list well under the 8 KB header limit.
 IDS_PER_REQUEST = 100
+COUNTERPARTY_PAGE_LIMIT = 100  # MoySklad ignores `expand` above 100 rows a page
+WIRE_KINDS = {"goods": "product", "service": "service", "kit": "bundle"}
+
+
+def mapped_page(rows: list[dict], map_row: Callable[[dict], list]) -> RecordPage:
+    """Map a page row by row; a row that can't be mapped is named in the page's `rejected`, not raised."""
+    page = RecordPage()
+    for row in rows:
+        try:
+            page += map_row(row)
+        except mappers.MappingError as exc:
+            page.rejected.append(str(exc))
+    return page
 
 
 def _since_filter(since: datetime | None) -> str:
@@ -54,6 +70,7 @@ class MoySkladAdapter:
         self.client = client or MoySkladClient(backend)
         self._states: list[dict] | None = None
         self._organization: str | None = None
+        self._batches: dict[str, ErpBatch] | None = None  # the consignments iter_batches read last
 
     @property
     def root(self) -> str:
@@ -79,7 +96,7 @@ class MoySkladAdapter:
 
     def iter_product_pages(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
         for page in self.iter_product_rows(since=since):
-            yield [mappers.product(row) for row in page]
+            yield mapped_page(page, lambda row: [mappers.product(row)])
 
     def iter_bundle_rows(self, *, since: datetime | None = None) -> Iterator[list[dict]]:
         # `expand` only works with limit ≤ 100 (reference §8).
@@ -91,7 +108,11 @@ class MoySkladAdapter:
 
     def iter_bundles(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
         for page in self.iter_bundle_rows(since=since):
-            yield [mappers.product(row, kind="kit") for row in page]
+            yield mapped_page(page, lambda row: [mappers.product(row, kind="kit")])
+
+    def fetch_product(self, kind: str, erp_id: str) -> ErpProduct:
+        wire = WIRE_KINDS.get(kind, "product")
+        return mappers.product(self.get_product(wire, erp_id), kind="kit" if wire == "bundle" else None)
 
     def iter_price_lists(self) -> Iterator[ErpPriceList]:
         for row in self.client.get("context/companysettings/pricetype"):
@@ -102,8 +123,12 @@ class MoySkladAdapter:
             yield from (mappers.warehouse(row) for row in page)
 
     def iter_batches(self) -> Iterator[ErpBatch]:
+        """Consignments; remembered for the stock report that follows (its batch rows name them)."""
+        self._batches = {}
         for page in self.client.iter_pages("entity/consignment"):
-            yield from (mappers.batch(row) for row in page)
+            for row in page:
+                batch = self._batches[row["id"]] = mappers.batch(row)
+                yield batch
 
     # ------------------------------------------------------------------ stock
     def iter_stock_rows(self) -> Iterator[list[dict]]:
@@ -113,9 +138,9 @@ class MoySkladAdapter:
         )
 
     def iter_stock(self) -> Iterator[list[ErpStockRow]]:
-        batches = {b.erp_id: b for b in self.iter_batches()}
+        batches = self._batches if self._batches is not None else {b.erp_id: b for b in self.iter_batches()}
         for page in self.iter_stock_rows():
-            yield [row for raw in page for row in mappers.stock_bystore_row(raw, batches)]
+            yield mapped_page(page, lambda raw: mappers.stock_bystore_row(raw, batches))
 
     def _current(self, params: dict) -> list[ErpStockChange]:
         merged: dict[tuple[str, str], dict] = {}
@@ -145,6 +170,34 @@ class MoySkladAdapter:
         return out
 
     # ------------------------------------------------------------------ counterparties
+    def iter_counterparties(self, *, since: datetime | None = None) -> Iterator[list[ErpCounterparty]]:
+        params = {"expand": "contactpersons"}
+        if since:
+            params["filter"] = f"updated>={mappers.wire_moment(since)}"
+        for page in self.client.iter_pages("entity/counterparty", params, limit=COUNTERPARTY_PAGE_LIMIT):
+            yield [self.counterparty_from(row) for row in page]
+
+    def get_counterparty(self, erp_id: str) -> ErpCounterparty:
+        return self.counterparty_from(self.client.get(f"entity/counterparty/{erp_id}", {"expand": "contactpersons"}))
+
+    def counterparty_from(self, row: dict) -> ErpCounterparty:
+        """A counterparty row (with `contactpersons` expanded, or read separately) → ErpCounterparty."""
+        block = row.get("contactpersons") or {}
+        contacts = block.get("rows")
+        if contacts is None and (block.get("meta") or {}).get("size"):
+            contacts = [
+                c for page in self.client.iter_pages(f"entity/counterparty/{row['id']}/contactpersons") for c in page
+            ]
+        return replace(
+            mappers.counterparty(row),
+            contacts=tuple(
+                ErpContactPerson(c.get("id") or "", c.get("name") or "", c.get("phone") or "", c.get("email") or "")
+                for c in contacts or ()
+            ),
+            price_list_erp_id=mappers.ref_id(row.get("priceType")),
+            archived=bool(row.get("archived")),
+        )
+
     def find_counterparty(self, data: ErpCounterparty) -> ErpCounterparty | None:
         """ИНН+КПП for organisations (ИНН alone for an ИП); phone or e-mail for individuals."""
         if data.inn:

@@ -36,16 +36,11 @@ class MoySkladConfig(AppConfig):
 
 
 def _install() -> None:
-    # Registers the syncs and the inbox (webhook) handler.
-    from integration.erp.moysklad import (  # noqa: F401
-        catalog_sync,
-        counterparty_sync,
-        erp_changes,
-        order_sync,
-        organization_sync,
-        stock_sync,
-        webhooks,
-    )
+    from integration.erp.importers.registration import register_syncs
+    from integration.erp.moysklad import erp_changes, organization_sync, webhooks  # noqa: F401 - their syncs, the inbox
+    from integration.models import Backend
+
+    register_syncs(Backend.Kind.MOYSKLAD)
 
 
 def _refresh_stock(backend, product_ids: list[int]):

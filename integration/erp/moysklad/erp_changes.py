@@ -23,10 +23,11 @@ from catalog.models import Product
 from documents.errors import DocumentError
 from documents.models import Document, Payment
 from integration import syncs
-from integration.erp.moysklad import mappers, order_sync
+from integration.erp.importers import orders as order_sync
+from integration.erp.importers.catalog import note_error
+from integration.erp.importers.cursors import get_cursor, set_cursor
+from integration.erp.moysklad import mappers
 from integration.erp.moysklad.adapter import MoySkladAdapter
-from integration.erp.moysklad.catalog_sync import note_error
-from integration.erp.moysklad.cursors import get_cursor, set_cursor
 from integration.erp.types import ErpShipmentLine
 from integration.errors import IntegrationError
 from integration.models import Backend, SyncRun

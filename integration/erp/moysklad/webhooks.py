@@ -20,7 +20,8 @@ from catalog.models import Product
 from documents.errors import DocumentError
 from integration import inbox, throttling
 from integration.backends import backend_for_webhook_secret
-from integration.erp.moysklad import catalog_sync, counterparty_sync, erp_changes, order_sync, stock_sync
+from integration.erp.importers import orders as order_sync
+from integration.erp.moysklad import catalog_sync, counterparty_sync, erp_changes, stock_sync
 from integration.erp.moysklad.adapter import MoySkladAdapter
 from integration.erp.moysklad.mappers import MappingError, href_id, moment
 from integration.errors import PermanentError

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from catalog.models import Barcode, KitComponent, Pack, Price
-from integration.erp.moysklad.bulk import copy_rows, update_rows
+from integration.erp.importers.bulk import copy_rows, update_rows
 from integration.overrides import load_pins
 
 
