@@ -18,6 +18,7 @@ from integration.erp.types import (
     ErpCounterparty,
     ErpDocument,
     ErpOrder,
+    ErpOrganization,
     ErpPayment,
     ErpPriceList,
     ErpProduct,
@@ -76,6 +77,11 @@ class ErpAdapter(Protocol):
     def find_counterparty(self, data: ErpCounterparty) -> ErpCounterparty | None: ...
 
     def create_counterparty(self, data: ErpCounterparty) -> ErpCounterparty: ...
+
+    # --- our organization
+    def fetch_organization(self) -> ErpOrganization:
+        """The organization the ERP's orders are made for; PermanentError when the ERP has none."""
+        ...
 
     # --- orders
     def upsert_order(self, push: OrderPush) -> ErpOrder:

@@ -159,6 +159,26 @@ class ErpCounterparty:
 
 
 @dataclass(frozen=True)
+class ErpOrganization:
+    """Our own legal entity in the ERP (the seller of its orders) and its main bank account."""
+
+    erp_id: str
+    name: str
+    inn: str
+    kind: str = "legal"  # legal | entrepreneur
+    kpp: str = ""
+    ogrn: str = ""
+    address: str = ""
+    phone: str = ""
+    bank_name: str = ""
+    bik: str = ""
+    correspondent_account: str = ""
+    account: str = ""
+    director: str = ""
+    accountant: str = ""
+
+
+@dataclass(frozen=True)
 class OrderPushLine:
     """One line we send: quantity, reserve and price per base unit (packs are converted before)."""
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from integration import syncs
 
-from . import catalog, counterparties, orders, stock
+from . import catalog, counterparties, orders, organization, stock
 
 SYNCS = {
     "catalog": catalog.sync_catalog,
@@ -15,6 +15,7 @@ SYNCS = {
     "stock": stock.sync_stock,
     "counterparties": counterparties.sync_counterparties,
     "orders": orders.sync_orders,
+    "organization": organization.sync_organization,
 }
 
 

@@ -22,6 +22,7 @@ from integration.erp.types import (
     ErpCounterparty,
     ErpDocument,
     ErpOrder,
+    ErpOrganization,
     ErpPayment,
     ErpPriceList,
     ErpProduct,
@@ -252,6 +253,13 @@ class MoySkladAdapter:
                     raise PermanentError("MoySklad has no organization (own legal entity) to sell from")
                 self._organization = rows[0]["id"]
         return self._organization
+
+    def fetch_organization(self) -> ErpOrganization:
+        """The organization `organization_id` picks and its accounts; PermanentError when there is none."""
+        erp_id = self.organization_id()
+        row = self.client.get(f"entity/organization/{erp_id}")
+        accounts = [a for page in self.client.iter_pages(f"entity/organization/{erp_id}/accounts") for a in page]
+        return mappers.organization(row, accounts)
 
     def find_order(self, key: str) -> dict | None:
         rows = self.client.get("entity/customerorder", {"filter": f"externalCode={key}"}).get("rows") or []

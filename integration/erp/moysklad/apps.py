@@ -37,7 +37,7 @@ class MoySkladConfig(AppConfig):
 
 def _install() -> None:
     from integration.erp.importers.registration import register_syncs
-    from integration.erp.moysklad import erp_changes, organization_sync, webhooks  # noqa: F401 - their syncs, the inbox
+    from integration.erp.moysklad import erp_changes, webhooks  # noqa: F401 - its own sync, the inbox
     from integration.models import Backend
 
     register_syncs(Backend.Kind.MOYSKLAD)

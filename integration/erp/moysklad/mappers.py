@@ -21,6 +21,7 @@ from integration.erp.types import (
     ErpKitComponent,
     ErpOrder,
     ErpOrderLine,
+    ErpOrganization,
     ErpPack,
     ErpPayment,
     ErpPrice,
@@ -414,3 +415,29 @@ def payment(row: dict) -> ErpPayment:
 def issued_on(value: str | None) -> date | None:
     parsed = moment(value)
     return parsed.date() if parsed else None
+
+
+# --- our organization ----------------------------------------------------------------------------
+ORGANIZATION_KINDS = {"legal": "legal", "entrepreneur": "entrepreneur"}
+
+
+def organization(row: dict, accounts: list[dict]) -> ErpOrganization:
+    """`entity/organization` (and its accounts) → our requisites; the default account, else the first."""
+    account = next((a for a in accounts if a.get("isDefault")), accounts[0] if accounts else {})
+    kind = ORGANIZATION_KINDS.get(row.get("companyType") or "legal", "legal")
+    return ErpOrganization(
+        erp_id=row["id"],
+        name=(row.get("legalTitle") or row.get("name") or "").strip(),
+        inn=row.get("inn") or "",
+        kind=kind,
+        kpp=(row.get("kpp") or "") if kind == "legal" else "",
+        ogrn=(row.get("ogrn") if kind == "legal" else row.get("ogrnip")) or "",
+        address=row.get("legalAddress") or row.get("actualAddress") or "",
+        phone=row.get("phone") or "",
+        bank_name=account.get("bankName") or "",
+        bik=account.get("bic") or "",
+        correspondent_account=account.get("correspondentAccount") or "",
+        account=account.get("accountNumber") or "",
+        director=row.get("director") or "",
+        accountant=row.get("chiefAccountant") or "",
+    )
