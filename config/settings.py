@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "integration.staff.apps.StaffConfig",
     "integration.erp.moysklad.apps.MoySkladConfig",
 ]
+if DEBUG:  # development tools (sandboxes, demo, pilot): never in production, not in the installed package
+    INSTALLED_APPS.append("integration.sandbox.apps.SandboxConfig")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -132,7 +132,7 @@ def start_world(*, log=None, queue_workers: int = 2, log_dir: Path | None = None
     """Migrate an empty database, start and seed the sandboxes, sync, connect amoCRM, start the platform."""
     from django.core.management import call_command
 
-    from integration.management.commands.demo import Command as Demo
+    from integration.sandbox.management.commands.demo import Command as Demo
 
     demo = Demo(stdout=OutputWrapper(log or io.StringIO()))
     call_command("migrate", interactive=False, verbosity=0)
