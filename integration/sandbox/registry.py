@@ -7,6 +7,7 @@ from integration.sandbox.base import Emulator
 EMULATORS = {
     "moysklad": "integration.sandbox.moysklad.emulator:MoySkladEmulator",
     "amocrm": "integration.sandbox.amocrm.emulator:AmoCrmEmulator",
+    "onec": "integration.sandbox.onec.emulator:OneCEmulator",
 }
 
 
