@@ -29,6 +29,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -74,7 +75,6 @@ class OneCEmulator(Emulator):
         self.publication = str(self.options.get("publication", "demo"))
         self.pool_size = int(self.options.get("pool_size", 10))
         self.omitted = set(self.options.get("omit") or [])
-        self.work_ms = int(self.options.get("work_ms", 0))
         self.prefix = f"/{self.publication}/odata/standard.odata/"
         self.pool_lock = threading.Lock()
         self.in_flight = self.max_in_flight = self.pool_rejections = self.requests = 0
@@ -93,6 +93,9 @@ class OneCEmulator(Emulator):
             self.version = 0
             self.numbers: dict[str, int] = defaultdict(int)
             self._slices: dict[tuple, list[dict]] = {}
+            self.work_ms = int(self.options.get("work_ms", 0))
+            # The web server's request-line limit (Apache LimitRequestLine: 8190 by default): longer → 414.
+            self.max_request_line = int(self.options.get("max_request_line", 8190))
             self.metadata = schema.metadata_xml({n: f for n, f in self.sets.items() if n in self.published})
 
     @property
@@ -142,6 +145,8 @@ class OneCEmulator(Emulator):
     def handle(self, request: Request) -> Response:
         if not request.path.startswith(self.prefix) and request.path != self.prefix.rstrip("/"):
             return Response(404, b"Not Found", {"Content-Type": "text/plain"})
+        if len(quote(request.path, safe="/$,'()=:")) + len(request.raw_query) + 1 > self.max_request_line:
+            return Response(414, b"Request-URI Too Long", {"Content-Type": "text/plain"})
         if not self._authorized(request):
             return Response(401, b"", {"WWW-Authenticate": 'Basic realm="1C:Enterprise"'})
         with self.pool_lock:
@@ -486,10 +491,12 @@ class OneCEmulator(Emulator):
             with self.lock:
                 return _fast(self._balance(register, {"Dimensions": request.arg("dimensions") or ""}))
 
-        @route("POST", r"/_control/onec/work")
-        def work(request: Request) -> Response:
-            self.work_ms = int((request.json() or {}).get("ms", 0))
-            return json_response({"work_ms": self.work_ms})
+        @route("POST", r"/_control/onec/tuning")
+        def tuning(request: Request) -> Response:
+            payload = request.json() or {}
+            self.work_ms = int(payload.get("work_ms", self.work_ms))
+            self.max_request_line = int(payload.get("max_request_line", self.max_request_line))
+            return json_response({"work_ms": self.work_ms, "max_request_line": self.max_request_line})
 
         @route("POST", r"/_control/onec/ship")
         def ship(request: Request) -> Response:

@@ -179,6 +179,8 @@ class _Parser:
             return like
         if name == "substringof" and len(args) == 2:
             return lambda row: arg(0, row).lower() in arg(1, row).lower()
+        if name == "cast" and len(args) == 2:
+            return lambda row: args[0](row) if callable(args[0]) else args[0]
         if name == "startswith" and len(args) == 2:
             return lambda row: arg(0, row).lower().startswith(arg(1, row).lower())
         raise QueryError(f"$filter: unknown function {name}")

@@ -22,7 +22,7 @@ REGISTER = [("Recorder", S), ("Recorder_Type", S), ("Period", DT), ("LineNumber"
 ORDER_ROWS = [("Ref_Key", G), ("LineNumber", INT), ("Номенклатура_Key", G), ("Характеристика_Key", G),
               ("Упаковка_Key", G), ("Склад_Key", G), ("Количество", N), ("КоличествоУпаковок", N), ("Цена", N),
               ("Сумма", N), ("СуммаНДС", N), ("СуммаСНДС", N), ("ПроцентРучнойСкидки", N), ("ВидЦены_Key", G),
-              ("ВариантОбеспечения", S), ("Отменено", B)]
+              ("ВариантОбеспечения", S), ("Отменено", B), ("СтавкаНДС", S), ("СтавкаНДС_Key", G)]
 SHIPMENT_ROWS = [("Ref_Key", G), ("LineNumber", INT), ("Номенклатура_Key", G), ("Количество", N), ("Цена", N),
                  ("Сумма", N)]
 PAYMENT_ROWS = [("Ref_Key", G), ("LineNumber", INT), ("ОснованиеПлатежа", S), ("ОснованиеПлатежа_Type", S),
@@ -95,6 +95,8 @@ def entity_sets(profile: str) -> dict[str, list[tuple[str, str]]]:
     }
     if new_pricing:
         sets["Catalog_СтавкиНДС"] = CATALOG + [("Ставка", N), ("ПеречислениеСтавкаНДС", S)]
+    if new_pricing:
+        sets["Document_НачислениеЗарплаты"] = DOCUMENT  # КА 2 and ERP 2 keep payroll (a fingerprint only)
     if profile == "erp2":
         sets["Document_ЗаказНаПроизводство"] = DOCUMENT
         sets["Document_ВыпускПродукции"] = DOCUMENT
