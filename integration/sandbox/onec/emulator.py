@@ -111,7 +111,8 @@ class OneCEmulator(Emulator):
         full = {field: _default(edm) for field, edm in self.sets[set_name]}
         full.update(row)
         if isinstance(table, dict):
-            full["Ref_Key"] = str(full.get("Ref_Key") or uuid.uuid4())
+            given = row.get("Ref_Key")
+            full["Ref_Key"] = str(given).lower() if given and given != EMPTY else str(uuid.uuid4())
             full["DataVersion"] = self.next_version()
             table[full["Ref_Key"]] = full
         else:
