@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "integration.amocrm.apps.AmocrmConfig",
     "integration.staff.apps.StaffConfig",
     "integration.erp.moysklad.apps.MoySkladConfig",
+    "integration.erp.onec.apps.OneCConfig",
 ]
 if DEBUG:  # development tools (sandboxes, demo, pilot): never in production, not in the installed package
     INSTALLED_APPS.append("integration.sandbox.apps.SandboxConfig")
