@@ -22,6 +22,8 @@ PRICE_PERIOD = "2026-01-01T00:00:00"
 OLD_PRICE_PERIOD = "2025-07-01T00:00:00"
 ORGANIZATION = demo.erp_id("onec", "organization:own")
 CURRENCY = demo.erp_id("onec", "currency:RUB")
+ACCOUNT = demo.erp_id("onec", "organization:own:account")
+BANK = demo.erp_id("onec", "bank:044525225")
 
 
 def num(value: Decimal) -> float | int:
@@ -80,7 +82,14 @@ class Seeder:
             "Ref_Key": ORGANIZATION, "Code": "000000001", "Description": "ЭлектроСнаб",
             "НаименованиеПолное": "Общество с ограниченной ответственностью «ЭлектроСнаб»",
             "ИНН": "7701234560", "КПП": "770101001", "ОГРН": "1027700000019",
-            "ЮридическийАдрес": "125009, г. Москва, ул. Тверская, д. 7, офис 12"})
+            "ЮридическийАдрес": "125009, г. Москва, ул. Тверская, д. 7, офис 12", "ЮрФизЛицо": "ЮрЛицо",
+            "ОсновнойБанковскийСчет_Key": ACCOUNT})
+        self.em.insert("Catalog_КлассификаторБанков", {"Ref_Key": BANK, "Code": "044525225",
+                                                       "Description": "ПАО Сбербанк", "КоррСчет": "30101810400000000225",
+                                                       "Город": "г. Москва"})
+        self.em.insert("Catalog_БанковскиеСчетаОрганизаций", {"Ref_Key": ACCOUNT, "Description": "Основной",
+                                                              "Owner_Key": ORGANIZATION,
+                                                              "НомерСчета": "40702810200000012345", "Банк_Key": BANK})
         if "Catalog_СтавкиНДС" in self.em.sets:
             for rate, enum in VAT_ENUM.items():
                 self.em.insert("Catalog_СтавкиНДС", {
