@@ -119,3 +119,13 @@ def test_invoice_shipment_and_payment_come_back(onec, backend):
     shipped = adapter.get_order(order.erp_id)
     assert shipped.paid_total == order.total and shipped.lines[0].shipped == Decimal(3)
     assert shipped.lines[0].reserved == 0
+
+
+def test_one_product_is_read_again_with_its_children(backend):
+    product = next(p for p in COMPANY.products if p.packs and p.barcodes and p.kind == "goods")
+    read = OneCAdapter(backend).fetch_product("goods", product.erp_id)
+    assert (read.erp_id, read.article, read.kind) == (product.erp_id, product.article, "goods")
+    assert {b.value for b in read.barcodes} == set(product.barcodes) and len(read.packs) == len(product.packs)
+    assert {pr.amount for pr in read.prices} == {amount for _code, amount in product.prices}
+    kit = next(p for p in COMPANY.products if p.kind == "kit")
+    assert len(OneCAdapter(backend).fetch_product("kit", kit.erp_id).components) == len(kit.components)

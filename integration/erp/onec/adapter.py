@@ -126,8 +126,25 @@ class OneCAdapter:
         for page in self._products("ТипНоменклатуры eq 'Набор'"):
             yield [ErpProduct(**{**p.__dict__, "components": tuple(components.get(p.erp_id, ()))}) for p in page]
 
-    def _products(self, kind_filter: str) -> Iterator[list[ErpProduct]]:
-        extras = self._catalog_extras()
+    def fetch_product(self, kind: str, erp_id: str) -> ErpProduct:
+        """One product read again (e.g. one an order names that the catalog does not have yet)."""
+        found = [p for page in self._products(f"Ref_Key eq {guid(erp_id)}", extras=self._extras_of(erp_id))
+                 for p in page]
+        if not found:
+            raise PermanentError(f"1C product {erp_id} does not exist", status=404)
+        product = found[0]
+        if product.kind == "kit" and self.profile.kits:
+            kit = next((p for page in self.iter_bundles() for p in page if p.erp_id == erp_id), None)
+            product = kit or product
+        return product
+
+    def _extras_of(self, erp_id: str) -> dict[str, dict[str, list]]:
+        """Barcodes, packs and prices of one product (filtered reads instead of whole registers)."""
+        extras = self._catalog_extras(product=erp_id)
+        return {name: {erp_id: values.get(erp_id, [])} for name, values in extras.items()}
+
+    def _products(self, kind_filter: str, extras: dict | None = None) -> Iterator[list[ErpProduct]]:
+        extras = extras if extras is not None else self._catalog_extras()
         vat_refs = self.vat_refs()
         select = (*PRODUCT_FIELDS, "СтавкаНДС_Key" if self.profile.vat_by_ref else "СтавкаНДС")
         for page in self.client.iter_pages(PRODUCTS, select=select, filter=f"IsFolder eq false and {kind_filter}"):
@@ -145,17 +162,20 @@ class OneCAdapter:
                     packs=tuple(extras["packs"].get(key, ())), prices=tuple(extras["prices"].get(key, ()))))
             yield out
 
-    def _catalog_extras(self) -> dict[str, dict[str, list]]:
-        """Barcodes, packs and current prices of every product, read once per listing (whole registers)."""
+    def _catalog_extras(self, product: str | None = None) -> dict[str, dict[str, list]]:
+        """Barcodes, packs and current prices of every product (or of one), read once per listing."""
+        of_product = f"Номенклатура_Key eq {guid(product)}" if product else ""
+        of_owner = f" and Владелец eq {cast(product, PRODUCTS)}" if product else ""
         barcodes: dict[str, list[str]] = defaultdict(list)
         pack_barcodes: dict[str, list[str]] = defaultdict(list)
-        for page in self.client.iter_pages("InformationRegister_ШтрихкодыНоменклатуры",
+        for page in self.client.iter_pages("InformationRegister_ШтрихкодыНоменклатуры", filter=of_product,
                                            select=("Штрихкод", "Номенклатура_Key", "Упаковка_Key"), orderby="Штрихкод"):
             for row in page:
                 pack = mappers.ref(row.get("Упаковка_Key"))
                 (pack_barcodes[pack] if pack else barcodes[row["Номенклатура_Key"]]).append(row["Штрихкод"])
         packs: dict[str, list[ErpPack]] = defaultdict(list)
-        for page in self.client.iter_pages(PACKS, filter="ТипУпаковки ne 'ЕдиницаИзмерения' and DeletionMark eq false",
+        for page in self.client.iter_pages(PACKS, filter="ТипУпаковки ne 'ЕдиницаИзмерения' and DeletionMark eq false"
+                                           + of_owner,
                                            select=("Ref_Key", "Владелец", "Владелец_Type", "ЕдиницаИзмерения_Key",
                                                    "Числитель", "Знаменатель")):
             for row in page:
@@ -169,7 +189,8 @@ class OneCAdapter:
         prices: dict[str, list[ErpPrice]] = defaultdict(list)
         now = datetime_literal(timezone.now())
         # The register itself, not its _RecordType (additions §0.6).
-        for page in self.client.iter_pages(f"{self.profile.prices}/SliceLast(Period={now})",
+        condition = f",Condition={text(of_product)}" if product else ""
+        for page in self.client.iter_pages(f"{self.profile.prices}/SliceLast(Period={now}{condition})",
                                            select=("Номенклатура_Key", "ВидЦены_Key", "Цена", "Упаковка_Key",
                                                    "Характеристика_Key"), orderby=""):
             for row in page:
@@ -252,8 +273,8 @@ class OneCAdapter:
                     out[row["Партнер_Key"]] = row.get("ВидЦен_Key")
         return out
 
-    def iter_counterparties(self) -> Iterator[list[ErpCounterparty]]:
-        """Контрагенты with the price type of their partner's agreement."""
+    def iter_counterparties(self, *, since: datetime | None = None) -> Iterator[list[ErpCounterparty]]:
+        """Контрагенты with the price type of their partner's agreement (all of them: no change date in 1C)."""
         prices = self._price_lists_of_partners()
         for page in self.client.iter_pages("Catalog_Контрагенты", filter="IsFolder eq false"):
             yield [mappers.counterparty(row, mappers.ref(prices.get(row.get("Партнер_Key") or ""))) for row in page]
