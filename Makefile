@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	cd $(CURDIR) && DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv --verbosity 0
 	touch $(STAMP)
 
-## make demo — migrate SQLite, start the sandboxes, load the demo company, sync, serve admin + API + worker
+## make demo [ERP=1c] — migrate SQLite, start the sandboxes, load the demo company, sync, serve admin + API + worker
+## (ERP=1c: the 1C:Enterprise OData sandbox, УТ 11, instead of MoySklad)
 demo: venv
-	DEBUG=1 $(PY) manage.py demo
+	DEBUG=1 $(PY) manage.py $(if $(filter 1c,$(ERP)),demo_onec,demo)
 
 ## make test — the whole suite on a throwaway PostgreSQL cluster
 test: venv
