@@ -237,12 +237,23 @@ class OneCAdapter:
         return out
 
     def iter_stock(self) -> Iterator[list[ErpStockRow]]:
-        """Every product × warehouse with a balance; Balance tables omit zero balances, so do the rows."""
-        rows = [ErpStockRow(product_erp_id=p, warehouse_erp_id=w, on_hand=v.get("on_hand", Decimal(0)),
-                            reserved=v.get("reserved", Decimal(0)), expected=v.get("expected", Decimal(0)))
-                for (p, w), v in self._balances().items()]
-        for start in range(0, len(rows), self.client.page_size):
-            yield rows[start:start + self.client.page_size]
+        """Every product × warehouse with a balance, one warehouse at a time (its three registers merged in
+        memory, never the whole base); Balance tables omit zero balances, so do the rows."""
+        size = self.client.page_size
+        for warehouse in self.iter_warehouses():
+            balances = self._balances(f"Склад_Key eq {guid(warehouse.erp_id)}")
+            page: list[ErpStockRow] = []
+            for (product, place), values in balances.items():
+                page.append(ErpStockRow(product_erp_id=product, warehouse_erp_id=place,
+                                        on_hand=values.get("on_hand", Decimal(0)),
+                                        reserved=values.get("reserved", Decimal(0)),
+                                        expected=values.get("expected", Decimal(0))))
+                if len(page) >= size:
+                    yield page
+                    page = []
+            if page:
+                yield page
+            del balances
 
     def stock_changed_since(self, since: datetime) -> list[ErpStockChange]:
         """No change feed in standard OData: the current balances of everything (zeros are absent)."""

@@ -88,11 +88,16 @@ class OneCEmulator(Emulator):
             self.published = {name for name in self.sets if name not in self.omitted}
             self.tables: dict[str, Any] = {
                 name: ({} if fields[0][0] == "Ref_Key" else []) for name, fields in self.sets.items()}
-            self.balances: dict[str, dict[tuple, dict[str, Decimal]]] = defaultdict(dict)
+            # register → dimensions' key → (dimensions, resources' balances)
+            self.balances: dict[str, dict[tuple, tuple[dict, dict[str, Decimal]]]] = defaultdict(dict)
             self.movements: dict[str, list[dict]] = defaultdict(list)
             self.version = 0
             self.numbers: dict[str, int] = defaultdict(int)
             self._slices: dict[tuple, list[dict]] = {}
+            # A virtual table is computed once per (register, parameters) until the next movement: pages of it
+            # (`$top/$skip`) then slice the same result, as a real server's query plan would not, but cheaply.
+            self._balance_cache: dict[tuple, list[dict]] = {}
+            self._views: dict[tuple, list[dict]] = {}  # (path, $filter, $orderby) → the filtered, ordered rows
             self.work_ms = int(self.options.get("work_ms", 0))
             # The web server's request-line limit (Apache LimitRequestLine: 8190 by default): longer → 414.
             self.max_request_line = int(self.options.get("max_request_line", 8190))
@@ -103,6 +108,7 @@ class OneCEmulator(Emulator):
         return next(name for name in self.sets if name.startswith("InformationRegister_ЦеныНоменклатуры"))
 
     def next_version(self) -> str:
+        self._views.clear()
         self.version += 1
         return base64.b64encode(self.version.to_bytes(8, "big")).decode("ascii")
 
@@ -119,11 +125,17 @@ class OneCEmulator(Emulator):
             full.pop("DataVersion", None)
             table.append(full)
             self._slices.clear()
+            self._views.clear()
         return full
 
     def add_balance(self, register: str, dims: dict, resources: dict) -> None:
+        self._balance_cache.clear()
+        self._views.clear()
         key = tuple(sorted(dims.items()))
-        current = self.balances[register].setdefault(key, {})
+        entry = self.balances[register].get(key)
+        if entry is None:
+            entry = self.balances[register][key] = (dict(dims), {})
+        current = entry[1]
         for name, value in resources.items():
             current[name] = current.get(name, Decimal(0)) + Decimal(str(value))
 
@@ -135,7 +147,8 @@ class OneCEmulator(Emulator):
             if dataset == "scale":
                 records = demo.generate_scale(int(options.get("products", 1000)), int(options.get("warehouses", 5)),
                                               int(options.get("price_lists", 3)))
-                return Seeder(self).seed(records)
+                # Benchmark scale: the current prices only (300,000 rows of history would double the memory).
+                return Seeder(self, price_history=bool(options.get("price_history", False))).seed(records)
         return {"error": f"unknown dataset {dataset}"}
 
     def stats(self) -> dict[str, Any]:
@@ -202,7 +215,8 @@ class OneCEmulator(Emulator):
                 if request.method == "POST":
                     return self._create(request, set_name, bare)
             elif key is None and tail == "$count":
-                rows = [r for r in self._rows(set_name) if parse_filter(request.arg("$filter") or "")(r)]
+                predicate = parse_filter(request.arg("$filter") or "")
+                rows = [r for r in self._rows(set_name) if predicate(r)]
                 return Response(200, str(len(rows)).encode(), {"Content-Type": "text/plain; charset=utf-8"})
             elif key is None:
                 return self._virtual(request, set_name, tail, bare)
@@ -216,6 +230,7 @@ class OneCEmulator(Emulator):
                 if tail is None and request.method == "DELETE":
                     self._unpost(set_name, row)
                     del self.tables[set_name][row["Ref_Key"]]
+                    self._views.clear()
                     return Response(204)
                 if tail in ("Post", "Unpost") and request.method == "POST" and set_name.startswith("Document_"):
                     if tail == "Post":
@@ -246,13 +261,19 @@ class OneCEmulator(Emulator):
 
     def _list(self, request: Request, set_name: str, rows: list[dict], bare: bool,
               fields: list[str] | None = None) -> Response:
-        rows = [r for r in rows if parse_filter(request.arg("$filter") or "")(r)]
-        total = len(rows)
-        orderby = request.arg("$orderby")
-        if orderby:
-            for term in reversed([t.strip() for t in orderby.split(",") if t.strip()]):
+        view = (request.path, request.arg("$filter") or "", request.arg("$orderby") or "")
+        if view in self._views:
+            rows = self._views[view]  # the next page of the same listing, nothing written in between
+        else:
+            predicate = parse_filter(view[1])
+            rows = [r for r in rows if predicate(r)]
+            for term in reversed([t.strip() for t in view[2].split(",") if t.strip()]):
                 name, _, direction = term.partition(" ")
                 rows.sort(key=lambda r, n=name: _sort_key(r.get(n)), reverse=direction.strip().lower() == "desc")
+            if len(self._views) > 32:
+                self._views.clear()
+            self._views[view] = rows
+        total = len(rows)
         skip = _int_arg(request, "$skip", 0)
         top = _int_arg(request, "$top", None)
         rows = rows[skip: None if top is None else skip + top]
@@ -310,12 +331,17 @@ class OneCEmulator(Emulator):
         return dims + [f"{r}Balance" for r in schema.BALANCE_RESOURCES[register]]
 
     def _balance(self, register: str, args: dict) -> list[dict]:
+        key = (register, args.get("Dimensions", ""), args.get("Condition", ""))
+        if key not in self._balance_cache:
+            self._balance_cache[key] = self._compute_balance(register, args)
+        return self._balance_cache[key]
+
+    def _compute_balance(self, register: str, args: dict) -> list[dict]:
         dims = _dimensions(register, self.sets[register], args)
         condition = parse_filter(args.get("Condition", ""))
         resources = schema.BALANCE_RESOURCES[register]
         totals: dict[tuple, dict[str, Decimal]] = {}
-        for key, values in self.balances[register].items():
-            record = dict(key)
+        for record, values in self.balances[register].values():
             if not condition(record):
                 continue
             group = tuple(record.get(d, EMPTY) for d in dims)
@@ -484,7 +510,8 @@ class OneCEmulator(Emulator):
             with self.lock:
                 if set_name not in self.sets:
                     return json_response({"error": f"unknown set {set_name}"}, 404)
-                rows = [r for r in self._rows(set_name) if parse_filter(request.arg("filter") or "")(r)]
+                predicate = parse_filter(request.arg("filter") or "")
+                rows = [r for r in self._rows(set_name) if predicate(r)]
                 return _fast([{k: _wire(v) for k, v in r.items()} for r in rows])
 
         @route("GET", r"/_control/onec/balance/(?P<register>[^/]+)")

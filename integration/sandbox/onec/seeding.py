@@ -39,8 +39,9 @@ def vat_key(rate: str) -> str:
 
 
 class Seeder:
-    def __init__(self, em: OneCEmulator):
+    def __init__(self, em: OneCEmulator, *, price_history: bool = True):
         self.em = em
+        self.price_history = price_history
         self.article_ids: dict[str, str] = {}
         self.warehouse_ids: dict[str, str] = {}
         self.price_ids: dict[str, str] = {}
@@ -142,9 +143,9 @@ class Seeder:
                 continue
             base = {"ВидЦены_Key": price_type, "Номенклатура_Key": product.erp_id, "Характеристика_Key": EMPTY,
                     "Упаковка_Key": EMPTY, "Валюта_Key": CURRENCY}
-            # An older price too: only SliceLast gives the current one.
-            em.insert(register, {"Period": OLD_PRICE_PERIOD, **base, "Цена": num((amount * Decimal("0.9")).quantize(
-                Decimal("0.01")))})
+            if self.price_history:  # an older price too: only SliceLast gives the current one
+                em.insert(register, {"Period": OLD_PRICE_PERIOD, **base, "Цена": num(
+                    (amount * Decimal("0.9")).quantize(Decimal("0.01")))})
             em.insert(register, {"Period": PRICE_PERIOD, **base, "Цена": num(amount)})
 
     def stock(self, stock: demo.DemoStock) -> None:
