@@ -13,10 +13,10 @@ from counterparties.models import Counterparty
 from documents import actions as document_actions
 from documents.models import Document, Payment
 from integration import relay
-from integration.erp.onec.order_sync import sync_orders
 from integration.erp.onec.organization_sync import sync_organization
 from integration.models import OutboxEvent
 from integration.sandbox.demo_company import demo_company
+from integration.syncs import run_sync
 from orders import actions
 from orders.models import Order, Shipment
 from orders.types import Actor, CartLine
@@ -89,7 +89,7 @@ def test_1c_wins_on_composition_and_cancel_releases_the_reserve(onec, company):
     client.unpost_document(ORDERS, order.erp_id)
     client.update(ORDERS, order.erp_id, {"Товары": lines})
     client.post_document(ORDERS, order.erp_id)
-    run = sync_orders(company)
+    run = run_sync("orders", company)
     assert run.failed == 0, run.details
     assert [line.base_quantity for line in order.lines.all()] == [Decimal(5)]
     assert _reserved(onec, product, warehouse) - before == Decimal(2)
@@ -116,10 +116,10 @@ def test_invoice_shipment_and_payment_come_back_into_the_order(onec, company):
 
     onec.control("onec/ship", {"order": order.erp_id})
     onec.control("onec/pay", {"order": order.erp_id})
-    run = sync_orders(company)
+    run = run_sync("orders", company)
     assert run.failed == 0, run.details
     assert Shipment.objects.filter(order=order).count() == 1
     payment = Payment.objects.get(order=order)
     assert payment.amount == order.total and payment.erp_id
-    sync_orders(company)  # polled again: nothing doubles
+    run_sync("orders", company)  # polled again: nothing doubles
     assert Shipment.objects.filter(order=order).count() == 1 and Payment.objects.filter(order=order).count() == 1

@@ -237,11 +237,15 @@ class OneCAdapter:
         return out
 
     def iter_stock(self) -> Iterator[list[ErpStockRow]]:
-        """Every product × warehouse with a balance, one warehouse at a time (its three registers merged in
-        memory, never the whole base); Balance tables omit zero balances, so do the rows."""
+        """Every goods product × warehouse, one warehouse at a time (its three registers merged in memory, never
+        the whole base); Balance tables omit zero balances, so the zero rows are added from the product list."""
         size = self.client.page_size
+        goods = [row["Ref_Key"] for page in self.client.iter_pages(
+            PRODUCTS, select=("Ref_Key",), filter="IsFolder eq false and ТипНоменклатуры eq 'Товар'") for row in page]
         for warehouse in self.iter_warehouses():
             balances = self._balances(f"Склад_Key eq {guid(warehouse.erp_id)}")
+            for product in goods:  # a full snapshot names every goods product, zeros included
+                balances.setdefault((product, warehouse.erp_id), {})
             page: list[ErpStockRow] = []
             for (product, place), values in balances.items():
                 page.append(ErpStockRow(product_erp_id=product, warehouse_erp_id=place,

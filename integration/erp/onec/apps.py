@@ -19,15 +19,27 @@ class OneCConfig(AppConfig):
             adapter=OneCAdapter,
             # Posting the order makes its reserve in the same call; no print forms, no webhooks and no change
             # feed in standard OData (the platform renders documents and polls by schedule).
-            capabilities=connectors.Capabilities(synchronous_reserve=True),
+            capabilities=connectors.Capabilities(synchronous_reserve=True, stock_refresh=True),
             outbox_handlers={
                 "erp.order.upsert": handlers.upsert_order,
                 "erp.order.cancel": handlers.cancel_order,
                 "erp.document.request": handlers.request_document,
             },
             install=_install,
+            refresh_stock=_refresh_stock,
         ))
 
 
 def _install() -> None:
-    from integration.erp.onec import order_sync, organization_sync  # noqa: F401 - register the syncs
+    from integration.erp.importers.registration import register_syncs
+    from integration.erp.onec import organization_sync  # noqa: F401 - registers the organization sync
+    from integration.models import Backend
+
+    # catalog, warehouses, prices, stock, counterparties and orders (polled: no webhooks in standard OData)
+    register_syncs(Backend.Kind.ONEC_ODATA)
+
+
+def _refresh_stock(backend, product_ids: list[int]):
+    from integration.erp.importers.stock import refresh_products
+
+    return refresh_products(backend, product_ids)

@@ -1,15 +1,14 @@
 """Outbox handlers for the ERP topics, delivered to 1C: erp.order.upsert, erp.order.cancel, erp.document.request.
 
-Each is idempotent: the adapter finds by our key what an earlier attempt created. What is not 1C-specific
-(building the push from our order, mirroring the ERP's answer) is shared with the MoySklad connector until the
-ERP core moves it out of `integration/erp/moysklad/`.
+Each is idempotent: the adapter finds by our key what an earlier attempt created. Building the push from our
+order and mirroring 1C's answer are the ERP core's (integration/erp/order_push.py, importers/orders.py).
 """
 
 from __future__ import annotations
 
-from integration.erp.moysklad.handlers import build_push
-from integration.erp.moysklad.order_sync import snapshot
+from integration.erp.importers.orders import import_missing_products, snapshot
 from integration.erp.onec.adapter import OneCAdapter
+from integration.erp.order_push import build_push
 from integration.errors import PermanentError, RetryableError
 from integration.journal import correlate
 from integration.models import OutboxEvent
@@ -30,6 +29,7 @@ def upsert_order(event: OutboxEvent) -> dict:
     order = _order(event)
     with correlate(order):
         erp_order = adapter.upsert_order(build_push(adapter, order))
+        import_missing_products(event.backend, erp_order.lines, adapter=adapter)  # a 1C user may have added one
         apply_erp_order(order, snapshot(erp_order))
     return {"erp_id": erp_order.erp_id, "number": erp_order.number, "state": erp_order.state}
 
