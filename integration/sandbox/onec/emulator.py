@@ -205,7 +205,8 @@ class OneCEmulator(Emulator):
             raise ODataError(404, "9", f"Не найден объект с именем {set_name} (Entity not found)")
         fmt = (request.arg("$format") or "").lower()
         accept = (request.header("accept") or "").lower()
-        if not fmt.startswith("json") and "application/json" not in accept:
+        answers_data = not (key is not None and tail in ("Post", "Unpost")) and tail != "$count"
+        if answers_data and not fmt.startswith("json") and "application/json" not in accept:
             raise ODataError(406, "14", "The sandbox answers JSON only: add $format=json")
         bare = "nometadata" in fmt or "nometadata" in accept
         with self.lock:
