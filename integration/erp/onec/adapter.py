@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -123,8 +124,17 @@ class OneCAdapter:
                 components[row["Owner_Key"]] = [
                     ErpKitComponent(component_erp_id=line["Номенклатура_Key"], quantity=mappers.decimal(line["Количество"]))
                     for line in row.get("Товары") or []]
-        for page in self._products("ТипНоменклатуры eq 'Набор'"):
-            yield [ErpProduct(**{**p.__dict__, "components": tuple(components.get(p.erp_id, ()))}) for p in page]
+        # Kits are few: their barcodes, packs and prices are read for each one, not the whole registers again.
+        bare = {"barcodes": {}, "packs": {}, "prices": {}}
+        for page in self._products("ТипНоменклатуры eq 'Набор'", extras=bare):
+            kits = []
+            for kit in page:
+                extras = self._extras_of(kit.erp_id)
+                kits.append(replace(
+                    kit, components=tuple(components.get(kit.erp_id, ())),
+                    barcodes=tuple(mappers.barcode(b) for b in extras["barcodes"][kit.erp_id]),
+                    packs=tuple(extras["packs"][kit.erp_id]), prices=tuple(extras["prices"][kit.erp_id])))
+            yield kits
 
     def fetch_product(self, kind: str, erp_id: str) -> ErpProduct:
         """One product read again (e.g. one an order names that the catalog does not have yet)."""
@@ -134,8 +144,13 @@ class OneCAdapter:
             raise PermanentError(f"1C product {erp_id} does not exist", status=404)
         product = found[0]
         if product.kind == "kit" and self.profile.kits:
-            kit = next((p for page in self.iter_bundles() for p in page if p.erp_id == erp_id), None)
-            product = kit or product
+            variants = self.client.query("Catalog_ВариантыКомплектацииНоменклатуры",
+                                         filter=f"Owner_Key eq {guid(erp_id)} and DeletionMark eq false",
+                                         select=("Основной", "Товары"))
+            variant = next((v for v in variants if v.get("Основной")), variants[0] if variants else {})
+            product = replace(product, components=tuple(
+                ErpKitComponent(component_erp_id=line["Номенклатура_Key"], quantity=mappers.decimal(line["Количество"]))
+                for line in variant.get("Товары") or []))
         return product
 
     def _extras_of(self, erp_id: str) -> dict[str, dict[str, list]]:
