@@ -114,8 +114,15 @@ def test_invoice_shipment_and_payment_come_back_into_the_order(onec, company):
     assert document.number == invoice[0]["Number"] and document.erp_id == invoice[0]["Ref_Key"]
     assert document.pdf and not document.totals_mismatch and document.erp_total == order.total
 
-    onec.control("onec/ship", {"order": order.erp_id})
+    upd = document_actions.request_document(order, "upd", actor=ADMIN)
+    _relay_due()  # not shipped in 1C yet: the request waits
+    upd.refresh_from_db()
+    assert upd.status == Document.Status.REQUESTED
+    shipment = onec.control("onec/ship", {"order": order.erp_id})
     onec.control("onec/pay", {"order": order.erp_id})
+    _relay_due()
+    upd.refresh_from_db()
+    assert upd.status == Document.Status.ISSUED and upd.number == shipment["Number"] and upd.pdf
     run = run_sync("orders", company)
     assert run.failed == 0, run.details
     assert Shipment.objects.filter(order=order).count() == 1
