@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
@@ -437,8 +437,12 @@ class OneCAdapter:
             self._kinds[row["Ref_Key"]] = mappers.KINDS.get(row.get("ТипНоменклатуры") or "", "goods")
 
     def iter_orders(self, *, since: datetime | None = None) -> Iterator[list[ErpOrder]]:
-        """Orders we placed (those carrying our key); 1C gives no change date, so `since` is not used."""
-        for page in self.client.iter_pages(ORDERS, select=ORDER_FIELDS, filter="НомерПоДаннымКлиента ne ''"):
+        """Orders we placed (those carrying our key) dated within `orders_horizon_days` (default 90): 1C gives
+        no change date, so every poll reads them all and `since` is not used; older orders are settled."""
+        days = int((self.backend.settings or {}).get("orders_horizon_days", 90))
+        horizon = datetime_literal(timezone.now() - timedelta(days=days))
+        for page in self.client.iter_pages(ORDERS, select=ORDER_FIELDS,
+                                           filter=f"НомерПоДаннымКлиента ne '' and Date ge {horizon}"):
             yield self._orders(page) if page else []
 
     # ------------------------------------------------------------------ documents
