@@ -11,7 +11,7 @@ from integration.errors import RetryableError
 from integration.sandbox import demo_company as demo
 from tests.onec.conftest import entities
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 COMPANY = demo.demo_company()
 
 

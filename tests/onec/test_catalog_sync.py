@@ -25,7 +25,7 @@ from integration.models import Binding, SyncRun
 from integration.sandbox import demo_company as demo
 from integration.syncs import run_sync
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 COMPANY = demo.demo_company()
 
 

@@ -9,7 +9,7 @@ from integration.errors import PermanentError, RetryableError
 from integration.models import JournalEntry
 from tests.onec.conftest import entities, make_backend
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
 
 def test_pages_cover_every_row_once_in_key_order(onec, backend):

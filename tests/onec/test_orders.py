@@ -22,7 +22,7 @@ from orders.models import Order, Shipment
 from orders.types import Actor, CartLine
 from tests.onec.conftest import entities
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ADMIN = Actor(source="admin")
 ORDERS = "Document_ЗаказКлиента"
 

@@ -8,7 +8,7 @@ from integration.models import Backend
 from integration.sandbox.process import start_sandbox
 from tests.onec.conftest import make_backend
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")

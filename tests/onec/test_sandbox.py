@@ -7,7 +7,11 @@ from urllib.error import HTTPError
 from urllib.parse import quote
 from urllib.request import Request, urlopen
 
+import pytest
+
 from tests.onec.conftest import LOGIN, PASSWORD, entities
+
+pytestmark = pytest.mark.sandbox
 
 SAFE = "$,'()/:;_!=*&"
 AUTH = "Basic " + base64.b64encode(f"{LOGIN}:{PASSWORD}".encode()).decode()
