@@ -425,7 +425,8 @@ class OneCAdapter:
             for line in doc.get("Товары") or []:
                 shipped[doc["ЗаказКлиента_Key"]][line["Номенклатура_Key"]] += mappers.decimal(line["Количество"])
         paid: dict[str, Decimal] = defaultdict(Decimal)
-        for pay in self._payments_of(keys):
+        dates = [mappers.moment(row.get("Date")) for row in rows]
+        for pay in self._payments_of(keys, since=min((d for d in dates if d), default=None)):
             paid[pay.order_erp_id or ""] += pay.amount
         self._known_kinds([line.get("Номенклатура_Key") for row in rows for line in row.get("Товары") or []])
         return [mappers.order(row, self.vat_refs(), self._kinds, shipped[row["Ref_Key"]], paid[row["Ref_Key"]],
@@ -491,6 +492,8 @@ class OneCAdapter:
             for page in self.client.iter_pages(entity_set, filter=self._posted_since(since)):
                 yield from (mappers.payment(row) for row in page)
 
-    def _payments_of(self, order_keys: list[str]) -> list[ErpPayment]:
+    def _payments_of(self, order_keys: list[str], *, since: datetime | None) -> list[ErpPayment]:
+        """Payments of these orders: posted on or after the oldest order's date (a payment's basis is in its
+        tabular part, which a `$filter` reaches only with any(), 8.3.8+: filtered here instead)."""
         wanted = set(order_keys)
-        return [p for p in self.iter_payments() if p.order_erp_id in wanted] if wanted else []
+        return [p for p in self.iter_payments(since=since) if p.order_erp_id in wanted] if wanted else []
