@@ -7,15 +7,14 @@ from urllib.parse import quote
 import pytest
 from django.utils import timezone
 
-from catalog.management.commands.load_demo import load_company
 from catalog.models import Product, Warehouse
 from counterparties.models import Counterparty
 from documents import actions as document_actions
 from documents.models import Document, Payment
 from integration import relay
-from integration.erp.onec.organization_sync import sync_organization
 from integration.models import OutboxEvent
 from integration.sandbox.demo_company import demo_company
+from integration.sandbox.management.commands.load_demo import load_company
 from integration.syncs import run_sync
 from orders import actions
 from orders.models import Order, Shipment
@@ -102,7 +101,7 @@ def test_1c_wins_on_composition_and_cancel_releases_the_reserve(onec, company):
 
 
 def test_invoice_shipment_and_payment_come_back_into_the_order(onec, company):
-    assert sync_organization(company).updated == 1
+    assert run_sync("organization", company).updated == 1
     order, _product, _warehouse = _place(lead_id=2003)
     _relay_due()
     order.refresh_from_db()

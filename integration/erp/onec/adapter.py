@@ -32,6 +32,7 @@ from integration.erp.types import (
     ErpDocument,
     ErpKitComponent,
     ErpOrder,
+    ErpOrganization,
     ErpPack,
     ErpPayment,
     ErpPrice,
@@ -54,6 +55,8 @@ BANK = "Document_ПоступлениеБезналичныхДенежныхС�
 CASH = "Document_ПриходныйКассовыйОрдер"
 PRODUCTS = "Catalog_Номенклатура"
 PACKS = "Catalog_УпаковкиЕдиницыИзмерения"
+ACCOUNTS = "Catalog_БанковскиеСчетаОрганизаций"
+BANKS = "Catalog_КлассификаторБанков"
 RESERVING = ("СоСклада", "Отгрузить")
 NOT_RESERVING = "КОбеспечению"
 PRODUCT_FIELDS = ("Ref_Key", "DataVersion", "DeletionMark", "Description", "Артикул", "Code", "Parent_Key",
@@ -333,6 +336,21 @@ class OneCAdapter:
 
     def ensure_counterparty(self, data: ErpCounterparty) -> ErpCounterparty:
         return self.find_counterparty(data) or self.create_counterparty(data)
+
+    def fetch_organization(self) -> ErpOrganization:
+        """Our organization with its main bank account (`Catalog_БанковскиеСчетаОрганизаций` →
+        `Catalog_КлассификаторБанков` for БИК and корр. счёт); without those catalogs published, no account."""
+        row = self.organization()
+        account, bank = {}, {}
+        if mappers.ref(row.get("ОсновнойБанковскийСчет_Key")):
+            try:
+                account = (self.client.by_keys(ACCOUNTS, [row["ОсновнойБанковскийСчет_Key"]]) or [{}])[0]
+                if mappers.ref(account.get("Банк_Key")):
+                    bank = (self.client.by_keys(BANKS, [account["Банк_Key"]]) or [{}])[0]
+            except PermanentError as exc:
+                if exc.status != 404:
+                    raise
+        return mappers.organization(row, account, bank)
 
     def organization(self) -> dict:
         """Our own legal entity (settings `organization_key`, else the first one)."""

@@ -32,10 +32,9 @@ class OneCConfig(AppConfig):
 
 def _install() -> None:
     from integration.erp.importers.registration import register_syncs
-    from integration.erp.onec import organization_sync  # noqa: F401 - registers the organization sync
     from integration.models import Backend
 
-    # catalog, warehouses, prices, stock, counterparties and orders (polled: no webhooks in standard OData)
+    # catalog, warehouses, prices, stock, counterparties, orders (polled: no webhooks in standard OData), organization
     register_syncs(Backend.Kind.ONEC_ODATA)
 
 

@@ -14,6 +14,7 @@ from integration.erp.types import (
     ErpDocument,
     ErpOrder,
     ErpOrderLine,
+    ErpOrganization,
     ErpPayment,
     ErpPriceList,
     ErpShipment,
@@ -197,3 +198,13 @@ def payment(row: dict) -> ErpPayment:
         purpose=row.get("НазначениеПлатежа") or row.get("Основание") or "")
 
 
+
+
+def organization(row: dict, account: dict, bank: dict) -> ErpOrganization:
+    kind = "entrepreneur" if row.get("ЮрФизЛицо") == "ФизЛицо" else "legal"
+    return ErpOrganization(
+        erp_id=row["Ref_Key"], name=(row.get("НаименованиеПолное") or row.get("Description") or "").strip(),
+        inn=row.get("ИНН") or "", kind=kind, kpp=(row.get("КПП") or "") if kind == "legal" else "",
+        ogrn=row.get("ОГРН") or "", address=row.get("ЮридическийАдрес") or "",
+        bank_name=bank.get("Description") or "", bik=(bank.get("Code") or "").strip(),
+        correspondent_account=bank.get("КоррСчет") or "", account=account.get("НомерСчета") or "")

@@ -4,9 +4,14 @@ Everything else is `manage.py demo`: a fresh SQLite database, the amoCRM sandbox
 and django-q2. The simulated pilot days are not played (the pilot's world drives the MoySklad sandbox).
 """
 
-from integration.management.commands.demo import AMO_ACCOUNT_ID, AMO_CLIENT_ID, AMO_CLIENT_SECRET, ERP_SYNCS
-from integration.management.commands.demo import Command as DemoCommand
 from integration.models import Backend
+from integration.sandbox.management.commands.demo import (
+    AMO_ACCOUNT_ID,
+    AMO_CLIENT_ID,
+    AMO_CLIENT_SECRET,
+    ERP_SYNCS,
+)
+from integration.sandbox.management.commands.demo import Command as DemoCommand
 from integration.sandbox.process import SandboxProcess, start_sandbox
 
 LOGIN = "Администратор"
