@@ -19,7 +19,7 @@ from orders.errors import InsufficientStock, InvalidCart, InvalidInput, NotAllow
 from orders.locks import lock_order
 from orders.models import Approval, Order, OrderLine, Reservation, Shipment, ShipmentLine, WarehouseRule
 from orders.pricing import base_prices, price_list_for
-from orders.reservations import GuardOutcome, guard_and_reserve
+from orders.reservations import GuardOutcome, guard_and_reserve, held_per_line
 from orders.types import Actor, CartLine, ErpOrderSnapshot, LineReserve, ReserveResult, ShipmentInput
 from orders.warehouses import NONE as NO_WAREHOUSE
 from orders.warehouses import WarehouseChoice, by_stock, order_default
@@ -354,6 +354,20 @@ def _confirmed_reservations(order, line, quantity: Decimal, components, now) -> 
     ]
 
 
+def _follow_erp_reserve(order: Order, lines: list[OrderLine], held: Decimal, components, now) -> None:
+    """The ERP reserved more or less of these lines than we hold (its staff reserved after a supply, or gave
+    goods to another client): the ERP wins — our reservations become what it holds, line by line."""
+    Reservation.objects.filter(order=order, line__in=lines, status__in=ACTIVE_RESERVATION).update(
+        status=Reservation.Status.RELEASED
+    )
+    created = []
+    for line in lines:
+        share = min(held, max(ZERO, line.base_quantity - line.shipped_quantity))
+        held -= share
+        created += _confirmed_reservations(order, line, share, components, now)
+    Reservation.objects.bulk_create(created)
+
+
 def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
     """The ERP's view of the order wins: store its id/number/state, make the lines follow its composition
     (each difference recorded as an auto-resolved conflict, the deal's products rewritten) and confirm
@@ -396,9 +410,16 @@ def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
                     line.position = position
                     position += 1
                     kept_lines.append(line)
-                Reservation.objects.filter(order=order, line__in=our_lines, status=Reservation.Status.PENDING).update(
-                    status=Reservation.Status.CONFIRMED, confirmed_at=now
-                )
+                # The ERP's reserve counts what shipped; we count shipments as we register them (before or
+                # after this snapshot), so ours to hold is its reserve less what we know left the store.
+                shipped = sum((line.shipped_quantity for line in our_lines), ZERO)
+                to_hold = max(ZERO, sum((line.reserved for line in erp_lines), ZERO) - shipped)
+                if sum(held_per_line(our_lines).values(), ZERO) != to_hold:
+                    _follow_erp_reserve(order, our_lines, to_hold, components, now)
+                else:
+                    Reservation.objects.filter(
+                        order=order, line__in=our_lines, status=Reservation.Status.PENDING
+                    ).update(status=Reservation.Status.CONFIRMED, confirmed_at=now)
                 continue
             changed = True
             if our_qty != erp_qty:

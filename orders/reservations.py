@@ -203,3 +203,23 @@ def release_reservations(order: Order) -> int:
     return Reservation.objects.filter(
         order=order, status__in=[Reservation.Status.PENDING, Reservation.Status.CONFIRMED]
     ).update(status=Reservation.Status.RELEASED, line=None)
+
+
+def held_per_line(lines: Sequence[OrderLine]) -> dict[int, Decimal]:
+    """What each line's active reservations hold, in the line's base units — the ERP's measure of a position's
+    reserve. A kit line's reservations are of its components (k × the component's quantity per kit)."""
+    per_kit: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for kit_id, quantity in KitComponent.objects.filter(
+        kit_id__in={line.product_id for line in lines}
+    ).values_list("kit_id", "quantity"):
+        per_kit[kit_id] += quantity
+    held: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for line_id, quantity in Reservation.objects.filter(
+        line__in=[line.pk for line in lines], status__in=[Reservation.Status.PENDING, Reservation.Status.CONFIRMED]
+    ).values_list("line_id", "quantity"):
+        held[line_id] += quantity
+    kinds = {line.pk: line.product_id for line in lines}
+    return {
+        line_id: (total / per_kit[kinds[line_id]] if per_kit.get(kinds[line_id]) else total).quantize(Decimal("0.001"))
+        for line_id, total in held.items()
+    }

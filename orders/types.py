@@ -68,7 +68,7 @@ class ErpOrderLine:
     product_id: int
     quantity_base: Decimal
     price: Decimal  # per base unit
-    reserved: Decimal = Decimal("0")  # base units the ERP holds for this line
+    reserved: Decimal = Decimal("0")  # base units the ERP reserves for this line (what shipped included)
     discount_percent: Decimal = Decimal("0")
 
 

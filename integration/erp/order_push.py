@@ -9,10 +9,10 @@ from counterparties.models import Counterparty
 from integration.erp.protocol import ErpAdapter
 from integration.erp.types import ErpCounterparty, OrderPush, OrderPushLine
 from integration.errors import PermanentError
-from orders.models import Order, Reservation
+from orders.models import Order
+from orders.reservations import held_per_line
 
 CENT = Decimal("0.01")
-ACTIVE = (Reservation.Status.PENDING, Reservation.Status.CONFIRMED)
 
 
 def ensure_counterparty(adapter: ErpAdapter, counterparty: Counterparty) -> str:
@@ -42,14 +42,11 @@ def ensure_counterparty(adapter: ErpAdapter, counterparty: Counterparty) -> str:
 def build_push(adapter: ErpAdapter, order: Order) -> OrderPush:
     if order.counterparty is None:
         raise PermanentError(f"order {order.uuid}: counterparty is required to create the ERP order")
-    held = set(
-        Reservation.objects.filter(order=order, status__in=ACTIVE, line__isnull=False).values_list(
-            "line_id", flat=True
-        )
-    )
+    order_lines = list(order.lines.select_related("product", "pack", "warehouse").order_by("position", "pk"))
+    held = held_per_line(order_lines)
     lines = []
     warehouse = order.warehouse
-    for line in order.lines.select_related("product", "pack", "warehouse").order_by("position", "pk"):
+    for line in order_lines:
         if not line.product.erp_id:
             raise PermanentError(f"order {order.uuid}: product {line.product.article} has no ERP id")
         factor = line.pack.factor if line.pack else Decimal("1")
@@ -61,7 +58,8 @@ def build_push(adapter: ErpAdapter, order: Order) -> OrderPush:
                 quantity=line.base_quantity,
                 price=(line.price / factor).quantize(CENT, rounding=ROUND_HALF_UP),  # per base unit
                 vat_rate=line.vat_rate,
-                reserve=line.base_quantity if line.pk in held else Decimal("0"),
+                # what we hold + what left the store: an ERP's reserve of a row counts what shipped (MoySklad)
+                reserve=held.get(line.pk, Decimal("0")) + line.shipped_quantity,
                 discount_percent=line.discount_percent,
                 pack_erp_id=line.pack.erp_id if line.pack else None,
             )

@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,6 +28,7 @@ from integration.erp.moysklad.erp_changes import apply_return
 from integration.models import Backend, OutboxEvent, SyncRun
 from integration.overrides import load_pins
 from orders.models import Order, Reservation, Shipment
+from orders.reservations import held_per_line
 
 from .repair import CHUNK, Context, atomic, num
 from .report import ReconcileReport
@@ -36,7 +36,6 @@ from .report import ReconcileReport
 PRODUCT_KINDS = ("product", "service", "bundle")
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
-ACTIVE = (Reservation.Status.PENDING, Reservation.Status.CONFIRMED)
 
 
 def compare_erp(backend: Backend, *, repair: bool = False, progress=None) -> ReconcileReport:
@@ -298,22 +297,18 @@ class ErpComparison:
             figures[0] += line.quantity
             figures[1] = line.price
             figures[2] += max(ZERO, line.reserved - line.shipped)  # our reserve of a line is released as it ships
-        # Ours as `build_push` sends it: quantities in base units, the price per base unit, and the reserve of
-        # each line our active reservations hold (a kit's reservations are of its components: the whole line).
-        held = dict(
-            Reservation.objects.filter(order=order, status__in=ACTIVE, line__isnull=False)
-            .values_list("line_id")
-            .annotate(total=Sum("quantity"))
-        )
+        # Ours as `build_push` sends it: quantities in base units, the price per base unit, and what each line's
+        # active reservations hold (a kit's, of its components, counted in kits).
+        lines = list(order.lines.select_related("product", "pack"))
+        held = held_per_line(lines)
         mine: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
         articles: dict[str, str] = {}
-        for line in order.lines.select_related("product", "pack"):
+        for line in lines:
             figures = mine[line.product.erp_id or ""]
             figures[0] += line.base_quantity
             factor = line.pack.factor if line.pack else Decimal("1")
             figures[1] = (line.price / factor).quantize(CENT, rounding=ROUND_HALF_UP)
-            if line.pk in held:
-                figures[2] += line.base_quantity if line.product.kind == Product.Kind.KIT else held[line.pk]
+            figures[2] += held.get(line.pk, ZERO)
             articles[line.product.erp_id or ""] = line.product.article
         differing = sorted(k for k in set(erp_lines) | set(mine) if erp_lines.get(k) != mine.get(k))
         if not differing:

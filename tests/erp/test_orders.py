@@ -370,3 +370,83 @@ def test_an_invoice_after_an_erp_edit_we_have_not_heard_of_matches_the_erp(catal
     assert [(line.base_quantity, line.price) for line in OrderLine.objects.filter(order=order)] == [
         (Decimal("4.000"), Decimal("500.00"))
     ]
+
+
+# The ERP changes only the reserve of an order (staff reserve the rest after a supply, or take some back): the
+# quantities and prices are ours, the reserve is the ERP's — our reservations follow it, kits by their components.
+
+
+def _held(order) -> dict[str, Decimal]:
+    from django.db.models import Sum
+
+    from orders.models import Reservation
+
+    rows = (Reservation.objects.filter(order=order, status__in=["pending", "confirmed"])
+            .values_list("product__article").annotate(total=Sum("quantity")))
+    return {article: total for article, total in rows}
+
+
+def _push_again(order) -> None:
+    """A new version of the order goes to the ERP (as after any change of its details)."""
+    from django.db.models import F
+
+    from orders import events
+
+    Order.objects.filter(pk=order.pk).update(version=F("version") + 1)
+    handlers.upsert_order(events.erp_order_upsert(Order.objects.get(pk=order.pk)))
+
+
+def test_a_reserve_the_erp_cut_and_raised_again_is_followed(catalog, ms, customer):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    erp_id = Order.objects.get(pk=order.pk).erp_id
+    row = entities(ms, "customerorder")[0]["positions"]["rows"][0]
+
+    def erp_reserve(reserve, request_id):  # quantity and price as they are: only the reserve changes
+        ms.control(f"moysklad/order/{erp_id}/positions", {"positions": [
+            {"product": breaker.erp_id, "quantity": 3, "price": row["price"], "reserve": reserve, "vat": row["vat"]}]})
+        process_webhook(_post_order_webhook(ms, erp_id, request_id))
+
+    erp_reserve(1, "reserve-cut")  # the ERP's staff gave two to another client
+    assert _held(order) == {"MVA20-1-016-C": Decimal("1.000")}
+
+    _push_again(order)  # our next push keeps the ERP's reserve, not ours of before
+    assert entities(ms, "customerorder")[0]["positions"]["rows"][0]["reserve"] == 1
+    erp_reserve(3, "reserve-raised")  # and reserved them again after a supply
+    assert _held(order) == {"MVA20-1-016-C": Decimal("3.000")}
+
+
+def test_a_partial_shipment_then_a_push_keeps_the_reserve_of_what_is_left(catalog, ms, customer):
+    """MoySklad's `shipped` comes from the demands linked to the order; a later update of the order's positions
+    does not bring the shipped goods back into the reserve."""
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    erp_id = Order.objects.get(pk=order.pk).erp_id
+    ms.control("moysklad/demand", {"order": erp_id, "positions": [2]})
+    sync_orders(catalog)
+    assert _held(order) == {"MVA20-1-016-C": Decimal("1.000")}
+
+    _push_again(order)
+    row = entities(ms, "customerorder")[0]["positions"]["rows"][0]
+    assert (row["quantity"], row["reserve"] - row["shipped"]) == (3, 1)
+    assert _held(order) == {"MVA20-1-016-C": Decimal("1.000")}
+
+
+def test_a_kit_reserve_the_erp_cut_is_followed_by_its_components(catalog, ms, customer):
+    kit = Product.objects.get(article="KIT-FLAT-PANEL")
+    ms.control("moysklad/stock", {"changes": [{"product": c.component.erp_id, "store": "Москва", "stock": 500}
+                                              for c in kit.components.select_related("component")]})
+    sync_stock(catalog)
+    order = _place(customer, [CartLine(product_id=kit.pk, quantity=Decimal("2"))])
+    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    erp_id = Order.objects.get(pk=order.pk).erp_id
+    position = entities(ms, "customerorder")[0]["positions"]["rows"][0]
+    full = _held(order)
+
+    ms.control(f"moysklad/order/{erp_id}/positions", {"positions": [
+        {"bundle": kit.erp_id, "quantity": 2, "price": position["price"], "reserve": 1, "vat": position["vat"]}]})
+    process_webhook(_post_order_webhook(ms, erp_id, "kit-reserve-cut"))
+
+    assert _held(order) == {article: total / 2 for article, total in full.items()}

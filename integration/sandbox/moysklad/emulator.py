@@ -1295,9 +1295,7 @@ class MoySkladEmulator(Emulator):
                 changed.append("state")
         if "positions" in body:
             positions = self._parse_positions(body["positions"], with_reserve=True)
-            old = {p["id"]: p for p in record["_positions"]}
-            for p in positions:  # same position id = update: what was shipped stays shipped
-                p["shipped"] = old.get(p["id"], {}).get("shipped", 0.0)
+            self._count_shipped(record, positions)
             comparable = [{k: v for k, v in p.items() if k != "id"} for p in positions]
             if comparable != [{k: v for k, v in p.items() if k != "id"} for p in record["_positions"]]:
                 record["_positions"] = positions
@@ -1462,6 +1460,20 @@ class MoySkladEmulator(Emulator):
         self.emit(kind, record["id"], "CREATE", request)
         return record
 
+    def _count_shipped(self, order: dict, positions: list[dict], new_demand: dict | None = None) -> None:
+        """A position's `shipped` is read-only: what the order's demands shipped of its assortment, spread over
+        the positions in order. Assumption (the docs say only "Доставлено"): it is derived from the linked
+        demands, so replacing the positions keeps what left the store shipped and out of the reserve."""
+        left: dict[str, float] = defaultdict(float)
+        demands = {**self._table("demand"), **({new_demand["id"]: new_demand} if new_demand else {})}
+        for demand_id in order.get("_demands", []):
+            for p in demands.get(demand_id, {}).get("_positions", []):
+                left[p["assortment"]] += p["quantity"]
+        for p in positions:
+            take = min(left[p["assortment"]], p["quantity"])
+            p["shipped"] = take
+            left[p["assortment"]] -= take
+
     def _ship(self, demand: dict, order: dict | None) -> None:
         """A demand takes stock off the store (batches first-in first-out) and marks the order shipped."""
         store = demand["store"]
@@ -1490,13 +1502,7 @@ class MoySkladEmulator(Emulator):
         if order is None:
             return
         order["_demands"].append(demand["id"])
-        for p in demand["_positions"]:
-            left = p["quantity"]
-            for op in order["_positions"]:
-                if op["assortment"] == p["assortment"] and left > 0:
-                    take = min(left, op["quantity"] - op.get("shipped", 0.0))
-                    op["shipped"] = op.get("shipped", 0.0) + take
-                    left -= take
+        self._count_shipped(order, order["_positions"], new_demand=demand)
         order["shippedSum"] += demand["sum"]
         self._apply_reserves(order, self._order_reserves(order))
 
