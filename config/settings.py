@@ -73,6 +73,7 @@ if DEBUG:  # development tools (sandboxes, demo, pilot): never in production, no
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "integration.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -106,6 +107,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'amoerp.sqlite3'}"),
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,  # a kept connection the database dropped (a restart) is replaced, not used
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

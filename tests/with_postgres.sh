@@ -37,11 +37,17 @@ trap cleanup EXIT INT TERM
 
 "${RUN[@]}" "$BINDIR/initdb" -D "$PGROOT/data" -U amoerp --auth=trust -E UTF8 --locale=C.UTF-8 >"$PGROOT/initdb.log" 2>&1 \
   || { cat "$PGROOT/initdb.log"; exit 1; }
-"${RUN[@]}" "$BINDIR/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 \
-  -o "-p $PORT -k $PGROOT -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB" start >/dev/null \
+PGOPTS="-p $PORT -k $PGROOT -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB"
+"${RUN[@]}" "$BINDIR/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 -o "$PGOPTS" start >/dev/null \
   || { cat "$PGROOT/server.log"; exit 1; }
 
 export DATABASE_URL="postgres://amoerp@127.0.0.1:$PORT/postgres"
+# `$AMOERP_TEST_PG_CTL stop|start|restart`: tests and the pilot take this cluster away and bring it back (fast
+# shutdown: every connection cut; it starts again with the same options).
+printf '#!/bin/sh\nexec %s "%s/pg_ctl" -D "%s/data" -l "%s/server.log" -m fast -w -t 60 -o "%s" "$1" >/dev/null\n' \
+  "${RUN[*]:-}" "$BINDIR" "$PGROOT" "$PGROOT" "$PGOPTS" >"$PGROOT/pgctl.sh"
+chmod 755 "$PGROOT/pgctl.sh"
+export AMOERP_TEST_PG_CTL="$PGROOT/pgctl.sh"
 echo "amoerp: database: PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT (throwaway cluster in $PGROOT)"
 "$@"
 rc=$?
