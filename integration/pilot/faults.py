@@ -3,14 +3,17 @@
 `standard`: the ERP down for 15 minutes; amoCRM answering 429 for a minute and once 403; responses lost after
 the write committed on both sides; every MoySklad webhook delivered twice, some out of order and some never;
 amoCRM's webhooks replayed (duplicates, in reverse order); a queue worker SIGKILLed mid-delivery and restarted;
-the amoCRM access token expiring mid-day. Spread over the days (all on day one for a one-day run).
-PostgreSQL is not restarted: the harness does not control the cluster (see the report's notes).
+the amoCRM access token expiring mid-day; PostgreSQL restarted (fast shutdown: every connection cut) when the
+harness runs on a cluster it may restart (`AMOERP_TEST_PG_CTL`, set by tests/with_postgres.sh). Spread over
+the days (all on day one for a one-day run).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import random
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ STANDARD = (
     Fault("amocrm_403", 260, 1),
     Fault("worker_killed", 300, 5),
     Fault("token_expired", 330),
+    Fault("postgres_restarted", 380),
     Fault("amocrm_webhooks_replayed", 420),
 )
 FAULT_SETS = {"none": (), "standard": STANDARD}
@@ -135,6 +139,13 @@ class Faults:
         """amoCRM's clock jumps past our access token's expiry (a day and a minute). It never goes back: the
         sandbox's rate window would keep the future requests for a day. Widget tokens are signed at real time."""
         self.world.amo.control("amocrm/clock", {"advance": 86400 + 60})
+
+    def do_postgres_restarted(self, fault: Fault) -> None:
+        pg_ctl = os.environ.get("AMOERP_TEST_PG_CTL")
+        if not pg_ctl:
+            self.ledger.note("faults", "PostgreSQL not restarted: the harness may not restart this database")
+            return
+        subprocess.run([pg_ctl, "restart"], check=True, timeout=120)
 
     def do_amocrm_webhooks_replayed(self, fault: Fault) -> None:
         deliveries = self.world.amo.control("amocrm/webhooks/deliveries", None, method="GET")["deliveries"]

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.db import connections
 from django.utils import timezone
 
 from integration.pilot import audit as auditing
@@ -106,6 +107,7 @@ def run_pilot(options: Options, *, out=None, world: World | None = None) -> Repo
                 faults.end_day(fault_thread)
                 bar.close()
         player.close()
+        connections.close_all()  # a fault may have restarted PostgreSQL under this process's connection
         out.write("pilot: the days are over; waiting for the queues to settle…\n")
         settled = auditing.settle(world, options.settle_seconds)
         auditing.run_schedules(world)

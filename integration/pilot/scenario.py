@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -295,9 +296,20 @@ class Player:
 
     # ------------------------------------------------------------------------------------------ the ERP desk
     def _open_erp_orders(self) -> list[dict]:
+        from django.db import Error, connection
+
         from orders.models import Order
 
-        closed = {str(u) for u in Order.objects.filter(status=Order.Status.CANCELLED).values_list("uuid", flat=True)}
+        for attempt in range(20):  # PostgreSQL may be restarting (a fault): the desk looks again a moment later
+            try:
+                closed = {str(u) for u in Order.objects.filter(status=Order.Status.CANCELLED)
+                          .values_list("uuid", flat=True)}
+                break
+            except Error:
+                connection.close()
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
         return [o for o in self.desk.entities("customerorder")
                 if o.get("externalCode") and o["externalCode"] not in closed and o.get("positions", {}).get("rows")]
 
