@@ -26,7 +26,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> bool:
+def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> list[str]:
+    """Wait for `text` in the output; returns the lines so far (the list keeps growing: the pipe is drained)."""
     found = threading.Event()
     seen: list[str] = []
 
@@ -35,12 +36,11 @@ def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> bool:
             seen.append(line)
             if text in line:
                 found.set()
-                return
 
     threading.Thread(target=read, daemon=True).start()
     if not found.wait(timeout):
         pytest.fail("".join(seen)[-3000:])
-    return True
+    return seen
 
 
 @pytest.mark.sandbox
@@ -53,7 +53,10 @@ def test_demo_serves_with_the_queue_worker(tmp_path):
     proc = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        wait_for_line(proc, "amoerp demo is running", timeout=400)
+        output = wait_for_line(proc, "amoerp demo is running", timeout=400)
+        # The demo's pilot day: managers saving carts at once on one SQLite file, the worker writing meanwhile.
+        errors = [line for line in output if "database is locked" in line or "Internal Server Error" in line]
+        assert not errors, "".join(errors[:10])
         with sqlite3.connect(db_file) as db:
             secret = decrypt_json(db.execute(  # the demo inherits our AMOERP_ENCRYPTION_KEYS
                 "select credentials from integration_backend where name = 'moysklad'").fetchone()[0])["webhook_secret"]

@@ -94,7 +94,8 @@ class Command(BaseCommand):
             connections.close_all()
             path = Path(db["NAME"])
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.unlink(missing_ok=True)
+            for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+                stale.unlink(missing_ok=True)  # a WAL left behind would be replayed into the new file
 
     def connect_moysklad(self, sandbox: SandboxProcess, base: str) -> Backend:
         backend = Backend.objects.create(
