@@ -250,6 +250,15 @@ class CartResultSerializer(serializers.Serializer):
     order = OrderSerializer()
 
 
+class PingSerializer(serializers.Serializer):
+    account_id = serializers.IntegerField()
+    subdomain = serializers.CharField()
+    user_id = serializers.IntegerField()
+    can_approve = serializers.BooleanField(help_text="whether this amoCRM user may approve a shortage")
+    platform = serializers.CharField()
+    version = serializers.CharField()
+
+
 class ProblemSerializer(serializers.Serializer):
     type = serializers.CharField()
     title = serializers.CharField()

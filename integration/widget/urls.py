@@ -5,6 +5,7 @@ from integration.widget import views
 app_name = "widget"
 
 urlpatterns = [
+    path("ping", views.PingView.as_view(), name="ping"),
     path("products", views.ProductSearchView.as_view(), name="products"),
     path("leads/<int:lead_id>/order", views.LeadOrderView.as_view(), name="lead-order"),
     path("leads/<int:lead_id>/order/approve", views.ApproveView.as_view(), name="lead-order-approve"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import metadata
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
@@ -24,6 +25,7 @@ from integration import outbox
 from integration.throttling import WidgetAccountThrottle, WidgetIpThrottle
 from integration.widget import presenters, problems
 from integration.widget import serializers as s
+from integration.widget.approvers import may_approve
 from integration.widget.auth import WidgetTokenAuthentication
 from integration.widget.leads import CheckedLead, bind_new_order, check_lead
 from integration.widget.parsers import DecimalJSONParser
@@ -89,6 +91,25 @@ class WidgetView(APIView):
         if order is None:
             raise NotFound(problems.NO_ORDER)
         return order
+
+
+def platform_version() -> str:
+    try:
+        return metadata.version("amoerp")
+    except metadata.PackageNotFoundError:  # run from a source tree that was not pip-installed
+        return "unknown"
+
+
+class PingView(WidgetView):
+    @extend_schema(responses={200: s.PingSerializer, **ERRORS},
+                   summary="The token's account and user, whether they may approve shortages, the platform version")
+    def get(self, request):
+        identity = request.user.identity
+        return Response(s.PingSerializer({
+            "account_id": identity.account_id, "subdomain": identity.subdomain, "user_id": identity.user_id,
+            "can_approve": may_approve(identity.backend, identity.user_id),
+            "platform": "amoerp", "version": platform_version(),
+        }).data)
 
 
 class ProductSearchView(WidgetView):
