@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench pilot pilot-check lint venv clean
+.PHONY: demo test bench pilot pilot-check lint venv clean widget
 
 venv: $(STAMP)
 
@@ -38,6 +38,10 @@ pilot: venv
 ## make pilot-check — the CI pilot day (1 day, 5 managers, standard faults) and its assertions, on PostgreSQL
 pilot-check: venv
 	tests/with_postgres.sh $(PY) -m pytest tests/pilot -m pilot
+
+## make widget [VERSION=1.0.1] — check widget/ and write dist/widget.zip to upload in amoMarket
+widget: venv
+	DEBUG=1 $(PY) manage.py build_widget $(if $(VERSION),--version $(VERSION))
 
 lint: venv
 	$(VENV)/bin/ruff check .
