@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/v1/", include("documents.urls")),
     path("api/widget/v1/", include("integration.widget.urls")),
     *connectors.webhook_urlpatterns(),  # hooks/<kind>/ of every registered connector
+    path("widget-demo/", include("integration.widget.demo_urls")),  # DEBUG or AMOERP_WIDGET["DEMO_PAGE"] only
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
 ]
