@@ -166,7 +166,7 @@
 
     function openProductsTab() {
       sdkStatus('');
-      widget.callbacks.loadElements('leads', config.lead_id).then(function (items) {
+      return widget.callbacks.loadElements('leads', config.lead_id).then(function (items) {
         linked = items;
         drawLinked();
       }, function (error) { sdkStatus(error.message); });
@@ -185,8 +185,7 @@
       // What amoCRM passes to linkCard is not documented: the demo passes the full list [{id, quantity}].
       var links = _.map(linked, function (item) { return {id: item.id, quantity: item.quantity}; });
       widget.callbacks.linkCard(links).then(function () {
-        sdkStatus('saved');
-        openProductsTab();
+        return openProductsTab().then(function () { sdkStatus('saved'); });
       }, function (error) { sdkStatus(error.message); });
     });
 
