@@ -150,7 +150,7 @@ def test_the_products_tab_through_the_card_sdk(open_card, world):
     page.dispatch_event(f".demo-sdk__item[data-id='{product.pk}'] .demo-sdk__quantity", "change")
     with page.expect_console_message(lambda m: "linkCard links:" in m.text):
         page.click(".demo-sdk__save")  # linkCard: the cart saved as the panel does
-    page.wait_for_selector(".demo-sdk__status:text('saved')")
+    page.wait_for_selector(".demo-sdk__status:text-is('saved')")
     order = Order.objects.get(lead_id=lead)
     assert [(line.product_id, line.quantity) for line in order.lines.all()] == [(product.pk, Decimal("2"))]
     assert page.inner_text(f".demo-sdk__item[data-id='{product.pk}'] .demo-sdk__name") == product.name  # loadElements
@@ -184,3 +184,17 @@ def test_the_demo_page_is_not_served_outside_debug_and_demo(world, settings):
     for path in ("/widget-demo/", "/widget-demo/bundle/script.js", "/widget-demo/assets/standin.js"):
         assert client.get(path).status_code == 404
     assert client.post("/widget-demo/token", "{}", content_type="application/json").status_code == 404
+
+
+def test_the_settings_are_checked_with_ping_on_save(open_card, world):
+    page = open_card(MANAGER)
+    page.click(".demo-card__tab[data-tab='settings']")
+    page.wait_for_selector(".amoerp-settings__hint")
+    page.fill(".demo-settings__public-url", "http://127.0.0.1:9")  # nothing listens there
+    page.click(".demo-settings__save")
+    page.wait_for_selector(".demo-settings__saved:text-is('not saved')")
+    assert "The amoerp platform cannot be reached" in page.inner_text(".amoerp-settings__result")
+    page.fill(".demo-settings__public-url", world.url)
+    page.click(".demo-settings__save")
+    page.wait_for_selector(".demo-settings__saved:text-is('saved')")
+    assert page.inner_text(".amoerp-settings__result").startswith("The platform answers: account demo, version ")

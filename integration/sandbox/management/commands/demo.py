@@ -193,6 +193,7 @@ class Command(BaseCommand):
                 f"  API docs     {base}/api/docs/\n"
                 f"  API schema   {base}/api/schema/\n"
                 f"  widget API   {base}/api/widget/v1/products?q=кабель  (header X-Auth-Token)\n"
+                f"  widget demo  {base}/widget-demo/   the amoCRM deal card with the widget (?user=1002: approver)\n"
                 "  queue        queue_worker: outbox and inbox, continuously\n"
                 "  schedules    django-q2 cluster (ORM broker)\n"
                 + "".join(f"  sandbox      {s.name}: {s.url}\n" for s in sandboxes)
