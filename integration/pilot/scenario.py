@@ -383,8 +383,10 @@ class Player:
         for row in rows:
             href = row["assortment"]["meta"]["href"]
             kind = row["assortment"]["meta"]["type"]
+            # a person changing a quantity in MoySklad keeps the rest of the row as it was (its VAT too)
             item = {"quantity": row["quantity"], "price": row["price"], "discount": row.get("discount", 0),
-                    "reserve": row.get("reserve", row["quantity"])}
+                    "reserve": row.get("reserve", row["quantity"]), "vat": row.get("vat", 0),
+                    "vatEnabled": row.get("vatEnabled", bool(row.get("vat")))}
             item["bundle" if kind == "bundle" else "product"] = href.rsplit("/", 1)[-1]
             positions.append(item)
         positions[0]["quantity"] = positions[0]["quantity"] + 1
