@@ -15,10 +15,16 @@ def run(*cmd: str) -> int:
 def main() -> int:
     env_db = os.environ.get("DATABASE_URL", "")
     print(f"amoerp: tests use {'PostgreSQL' if env_db.startswith('postgres') else 'SQLite'}", flush=True)
+    pytest = (sys.executable, "-m", "pytest")
+    if sys.argv[1:]:  # a chosen part of the suite: as asked, in one process
+        tests = [(*pytest, *sys.argv[1:])]
+    else:  # the whole suite: in parallel on every core, then what takes the database away, alone
+        workers = os.environ.get("AMOERP_TEST_WORKERS") or str(max(2, os.cpu_count() or 2))
+        tests = [(*pytest, "-n", workers, "--dist", "loadfile", "-m", "not exclusive"), (*pytest, "-m", "exclusive")]
     steps = [
         (os.path.join(VENV_BIN, "ruff"), "check", "."),
         (sys.executable, "manage.py", "makemigrations", "--check", "--dry-run", "--settings=config.settings_test"),
-        (sys.executable, "-m", "pytest", *sys.argv[1:]),
+        *tests,
     ]
     for step in steps:
         rc = run(*step)

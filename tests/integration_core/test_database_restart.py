@@ -16,6 +16,7 @@ from django.db import connections
 from tests.integration_core.conftest import ROOT, child_env
 
 pytestmark = [
+    pytest.mark.exclusive,  # every other test's connections would go with the database
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not os.environ.get("AMOERP_TEST_PG_CTL"), reason="needs tests/with_postgres.sh's cluster"),

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.pilot]
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.pilot, pytest.mark.exclusive]
 
 
 def fresh_database(name: str) -> str:

@@ -13,14 +13,14 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from integration.management.commands.demo import (
+from integration.models import Backend
+from integration.sandbox.management.commands.demo import (
     AMO_ACCOUNT_ID,
     AMO_CLIENT_ID,
     AMO_CLIENT_SECRET,
     ERP_SYNCS,
 )
-from integration.management.commands.demo import Command as DemoCommand
-from integration.models import Backend
+from integration.sandbox.management.commands.demo import Command as DemoCommand
 from integration.sandbox.process import SandboxProcess, start_sandbox
 from integration.widget import cors
 from tests.admin_ui.conftest import CHROMIUM, CHROMIUM_ARGS
