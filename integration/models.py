@@ -454,3 +454,52 @@ class Override(models.Model):
     @property
     def is_active(self) -> bool:
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class Progress(models.Model):
+    """Live progress of one long piece of work (a sync run, a reconciliation, a pilot rehearsal, an outbox
+    drain…): written a few times a second at most, kept with its timeline once the work is over."""
+
+    class Operation(models.TextChoices):
+        SYNC = "sync", _("sync")
+        RECONCILE = "reconcile", _("reconciliation")
+        PILOT = "pilot", _("pilot rehearsal")
+        DRAIN = "drain", _("outbox drain")
+        REPLAY = "replay", _("bulk replay")
+        IMPORT = "import", _("import")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    class Unit(models.TextChoices):
+        RECORDS = "records", _("records")
+        PAGES = "pages", _("pages")
+
+    operation = models.CharField(_("operation"), max_length=16, choices=Operation.choices)
+    label = models.CharField(_("label"), max_length=200)
+    sync_run = models.OneToOneField(
+        SyncRun, verbose_name=_("sync run"), on_delete=models.CASCADE, null=True, blank=True, related_name="progress"
+    )
+    reference = models.CharField(_("reference"), max_length=64, blank=True, help_text=_("e.g. reconcile:12"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    done = models.PositiveBigIntegerField(_("done"), default=0)
+    total = models.PositiveBigIntegerField(_("total"), null=True, blank=True)
+    unit = models.CharField(_("unit"), max_length=16, choices=Unit.choices, default=Unit.RECORDS)
+    step = models.CharField(_("current step"), max_length=200, blank=True)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    timeline = models.JSONField(_("timeline"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("progress")
+        verbose_name_plural = _("progress")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["status", "-started_at"], name="progress_status")]
+
+    def __str__(self) -> str:
+        return f"{self.label} #{self.pk} ({self.status})"

@@ -319,8 +319,9 @@ def deliver_one(event: OutboxEvent, *, timeout: float) -> bool:
     return event.status == Status.DELIVERED
 
 
-def drain(worker_id: str | None = None, *, limit: int = 50, max_seconds: float | None = None) -> int:
-    """Deliver everything that is due now (not future retries); returns the number of attempts made."""
+def drain(worker_id: str | None = None, *, limit: int = 50, max_seconds: float | None = None, progress=None) -> int:
+    """Deliver everything that is due now (not future retries); returns the number of attempts made.
+    `progress(attempts)` is called after each batch."""
     worker = worker_id or default_worker_id()
     deadline = time.monotonic() + max_seconds if max_seconds else None
     total = 0
@@ -329,4 +330,6 @@ def drain(worker_id: str | None = None, *, limit: int = 50, max_seconds: float |
         total += count
         if count == 0:
             break
+        if progress is not None:
+            progress(total)
     return total

@@ -22,7 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from .errors import SyncAlreadyRunning
-from .models import Backend, SyncRun
+from .models import Backend, Progress, SyncRun
+from .progress import Tracker, tracked
 
 logger = logging.getLogger(__name__)
 
@@ -103,15 +104,24 @@ def sync_run(backend: Backend, kind: str, trigger: str | None = None, *, full: b
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(run.pk, stop), name=f"syncrun-{run.pk}-heartbeat", daemon=True)
     beat.start()
-    try:
-        yield run
-    except BaseException as exc:
-        _finish(run, SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        stop.set()
-        beat.join(timeout=5)
-    _finish(run, SyncRun.Status.SUCCEEDED, "")
+    label = f"{kind} / {backend.name}" + (" (dry run)" if run.dry_run else "")
+    with tracked(Progress.Operation.SYNC, label, sync_run=run, errors_from=lambda: run.failed) as tracker:
+        try:
+            yield run
+        except BaseException as exc:
+            _finish(run, SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+        _finish(run, SyncRun.Status.SUCCEEDED, "")
+        _count_unreported(tracker, run)
+
+
+def _count_unreported(tracker: Tracker, run: SyncRun) -> None:
+    """A sync that counted records but never reported progress: its counts are what it did."""
+    if tracker.record.done == 0:
+        tracker.update(done=sum(getattr(run, name) for name in SyncRun.COUNTERS))
 
 
 def _heartbeat(run_id: int, stop: threading.Event) -> None:

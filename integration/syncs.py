@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from .errors import BackendPaused, SyncAlreadyRunning, UnknownSyncKind
 from .models import Backend, SyncRun
+from .progress import chain
+from .progress import report as progress_report
 from .syncruns import triggered_by
 
 logger = logging.getLogger(__name__)
@@ -75,7 +77,9 @@ def run_sync(
     if backend.paused:
         raise BackendPaused(backend.name)
     with triggered_by(trigger):
-        return fn(backend, full=full, dry_run=dry_run or backend.dry_run, progress=progress)
+        # The run's own tracker (started by sync_run inside fn) records what the terminal's bar shows.
+        report = chain(progress_report, progress)
+        return fn(backend, full=full, dry_run=dry_run or backend.dry_run, progress=report)
 
 
 def run_scheduled(kind: str, *, full: bool = False) -> dict[str, str]:

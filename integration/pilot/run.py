@@ -12,6 +12,7 @@ from pathlib import Path
 from django.db import connections
 from django.utils import timezone
 
+from integration.models import Progress
 from integration.pilot import audit as auditing
 from integration.pilot.clock import SimClock
 from integration.pilot.faults import FAULT_SETS, Faults
@@ -19,6 +20,7 @@ from integration.pilot.ledger import Ledger
 from integration.pilot.report import Report, build_report
 from integration.pilot.scenario import Catalog, Player, plan_day
 from integration.pilot.world import World, start_world
+from integration.progress import tracked
 
 
 @dataclass
@@ -79,6 +81,16 @@ class _PlainBar:
         pass
 
 
+def _both(update, tracker):
+    """The player's `update(n=1)` feeding both the terminal bar and the admin's progress."""
+
+    def advance(n: int = 1) -> None:
+        update(n)
+        tracker.update(advance=n)
+
+    return advance
+
+
 def run_pilot(options: Options, *, out=None, world: World | None = None) -> Report:
     """Play the pilot; `world` may be one already running (the demo's), else one is started and stopped here."""
     out = out or sys.stderr
@@ -96,24 +108,30 @@ def run_pilot(options: Options, *, out=None, world: World | None = None) -> Repo
         player = Player(world, ledger, catalog, options.seed, clock, options.managers)
         faults = Faults(world, ledger, clock, FAULT_SETS[options.faults], random.Random(options.seed))
         rng = random.Random(options.seed)
-        for number in range(1, options.days + 1):
-            day = plan_day(number, rng, clock, options.managers, options.deals_per_day)
-            bar = progress_bar(day.size, f"day {number}/{options.days}", out)
-            clock.start_day()
-            fault_thread = faults.start_day(number, options.days)
-            try:
-                player.play(day, bar.update)
-            finally:
-                faults.end_day(fault_thread)
-                bar.close()
-        player.close()
-        connections.close_all()  # a fault may have restarted PostgreSQL under this process's connection
-        out.write("pilot: the days are over; waiting for the queues to settle…\n")
-        settled = auditing.settle(world, options.settle_seconds)
-        auditing.run_schedules(world)
-        settled = auditing.settle(world, options.settle_seconds) and settled
-        out.write("pilot: auditing the ERP, the platform and amoCRM…\n")
-        result = auditing.audit(world, ledger, started=started_on, baseline=baseline)
+        with tracked(Progress.Operation.PILOT, f"pilot rehearsal, {options.days} day(s)", unit=Progress.Unit.RECORDS,
+                     errors_from=lambda: len(ledger.gave_up)) as tracker:
+            for number in range(1, options.days + 1):
+                day = plan_day(number, rng, clock, options.managers, options.deals_per_day)
+                bar = progress_bar(day.size, f"day {number}/{options.days}", out)
+                tracker.step(f"day {number}/{options.days}")
+                tracker.expect((tracker.record.total or 0) + day.size)
+                clock.start_day()
+                fault_thread = faults.start_day(number, options.days)
+                try:
+                    player.play(day, _both(bar.update, tracker))
+                finally:
+                    faults.end_day(fault_thread)
+                    bar.close()
+            player.close()
+            connections.close_all()  # a fault may have restarted PostgreSQL under this process's connection
+            out.write("pilot: the days are over; waiting for the queues to settle…\n")
+            tracker.step("settling the queues")
+            settled = auditing.settle(world, options.settle_seconds)
+            auditing.run_schedules(world)
+            settled = auditing.settle(world, options.settle_seconds) and settled
+            out.write("pilot: auditing the ERP, the platform and amoCRM…\n")
+            tracker.step("audit")
+            result = auditing.audit(world, ledger, started=started_on, baseline=baseline)
         result.settled = settled
         if not settled:
             for line in auditing.describe_pending():

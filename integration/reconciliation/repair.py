@@ -16,6 +16,7 @@ from integration import journal
 from integration.conflicts import record_conflict
 from integration.errors import IntegrationError
 from integration.models import Backend, Conflict, JournalEntry
+from integration.progress import step
 from orders.errors import OrderError
 
 from .report import Drift, ReconcileReport
@@ -33,6 +34,7 @@ class Context:
     progress: Callable | None = None
 
     def tick(self, area: str) -> None:
+        step(f"{self.backend.name}: {area}")
         if self.progress:
             self.progress(sum(self.report.checked.values()), None)
 

@@ -27,5 +27,12 @@ def reconcile(*, backend: Backend | None = None, repair: bool = False, progress=
     report = ReconcileReport()
     for one in backends:
         for compare in comparers_for(one):
-            report.merge(compare(one, repair=repair, progress=progress))
+            report.merge(compare(one, repair=repair, progress=_offset(progress, sum(report.checked.values()))))
     return report
+
+
+def _offset(progress, before: int):
+    """Each comparison counts from zero; the caller sees one count over the whole reconciliation."""
+    if progress is None:
+        return None
+    return lambda done, total=None: progress(before + done, total)

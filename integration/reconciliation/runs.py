@@ -6,7 +6,8 @@ from dataclasses import asdict
 
 from django.utils import timezone
 
-from integration.models import Backend
+from integration.models import Backend, Progress
+from integration.progress import chain, tracked
 
 from .report import ReconcileReport
 from .run import reconcile
@@ -22,8 +23,10 @@ def reconcile_and_store(
         backend_name=backend.name if backend else "", repair=repair, trigger=trigger,
         started_by=user if user is not None and user.is_authenticated else None,
     )
+    label = f"reconcile {backend.name if backend else ''}".strip() + (" (repair)" if repair else "")
     try:
-        report = reconcile(backend=backend, repair=repair, progress=progress)
+        with tracked(Progress.Operation.RECONCILE, label, reference=f"reconcile:{run.pk}") as tracker:
+            report = reconcile(backend=backend, repair=repair, progress=chain(tracker, progress))
     except Exception as exc:
         run.status, run.error, run.finished_at = ReconcileRun.Status.FAILED, f"{type(exc).__name__}: {exc}", timezone.now()
         run.save(update_fields=["status", "error", "finished_at"])

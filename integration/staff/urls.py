@@ -14,3 +14,11 @@ urlpatterns = [
     path("staff/reconciliation/", admin.site.admin_view(views.reconciliation_view), name="reconcile"),
     path("staff/backends/<int:pk>/dry-run/", admin.site.admin_view(views.dry_run_view), name="backend-dry-run"),
 ]
+
+from . import progress_views  # noqa: E402 - appended: live progress of long work
+
+urlpatterns += [
+    path("staff/progress/", admin.site.admin_view(progress_views.progress_list_view), name="progress-list"),
+    path("staff/progress/<int:pk>/", admin.site.admin_view(progress_views.progress_view), name="progress"),
+    path("staff/progress/<int:pk>.json", admin.site.admin_view(progress_views.progress_json_view), name="progress-json"),
+]

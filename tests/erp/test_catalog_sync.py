@@ -99,7 +99,7 @@ def test_outage_mid_sync_fails_the_run_and_keeps_whole_pages(backend, ms):
     backend.save()
     pages = []
 
-    def progress(done):
+    def progress(done, total=None):  # the syncs' progress(done, total=None) protocol
         pages.append(done)
         if len(pages) == 2:
             ms.set_faults(down=True)

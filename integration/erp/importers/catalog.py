@@ -34,6 +34,7 @@ from integration.erp.protocol import ErpAdapter
 from integration.erp.types import ErpProduct, rejected_of
 from integration.models import Backend, Binding, SyncRun
 from integration.overrides import Pins, load_pins
+from integration.progress import step
 from integration.syncruns import sync_run
 
 logger = logging.getLogger(__name__)
@@ -505,13 +506,16 @@ def sync_catalog(backend: Backend, *, full: bool = False, dry_run: bool = False,
     cursor = None if full else get_cursor(backend, cursor_name(backend, "catalog"))
     since = cursor - OVERLAP if cursor else None
     with sync_run(backend, "catalog", full=since is None, dry_run=dry_run) as run:
+        step("references")
         refs = References(backend, adapter, run)
         refs.sync_units()
         refs.sync_categories()
         refs.sync_price_lists()
         refs.sync_warehouses()
         writer = ProductWriter(backend, run, refs, dry_run=dry_run or backend.dry_run)
+        step("products")
         done = run_pages(adapter.iter_product_pages(since=since), writer.write_page, run, progress)
+        step("bundles")
         run_pages(adapter.iter_bundles(since=since), writer.write_page, run, progress, done)
         if since is None and not writer.dry_run:
             run.details["archived_missing"] = writer.archive_unseen()

@@ -88,23 +88,24 @@ class MoySkladAdapter:
         for page in self.client.iter_pages("entity/productfolder", {"filter": BOTH_ARCHIVED}):
             yield from (mappers.category(row) for row in page)
 
-    def iter_product_rows(self, *, since: datetime | None = None) -> Iterator[list[dict]]:
+    def iter_product_rows(self, *, since: datetime | None = None, on_size=None) -> Iterator[list[dict]]:
         """Raw product then service pages (the sync maps them row by row to count failures)."""
         for kind in ("product", "service"):
             yield from self.client.iter_pages(
-                f"entity/{kind}", {"filter": _join(_since_filter(since), BOTH_ARCHIVED)}
+                f"entity/{kind}", {"filter": _join(_since_filter(since), BOTH_ARCHIVED)}, on_size=on_size
             )
 
     def iter_product_pages(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
         for page in self.iter_product_rows(since=since):
             yield mapped_page(page, lambda row: [mappers.product(row)])
 
-    def iter_bundle_rows(self, *, since: datetime | None = None) -> Iterator[list[dict]]:
+    def iter_bundle_rows(self, *, since: datetime | None = None, on_size=None) -> Iterator[list[dict]]:
         # `expand` only works with limit ≤ 100 (reference §8).
         yield from self.client.iter_pages(
             "entity/bundle",
             {"filter": _join(_since_filter(since), BOTH_ARCHIVED), "expand": "components"},
             limit=100,
+            on_size=on_size,
         )
 
     def iter_bundles(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:

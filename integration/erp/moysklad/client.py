@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -206,10 +206,12 @@ class MoySkladClient:
         return self.request("PUT", path, json=body, retry=True).json()
 
     def iter_pages(
-        self, path: str, params: dict | None = None, *, limit: int | None = None
+        self, path: str, params: dict | None = None, *, limit: int | None = None,
+        on_size: Callable[[int], None] | None = None,
     ) -> Iterator[list[dict]]:
         """Stream a list page by page, following `meta.nextHref`; the next page is fetched in the background
-        while the caller works on the current one (one page ahead at most: memory stays flat)."""
+        while the caller works on the current one (one page ahead at most: memory stays flat). `on_size` gets
+        the list's `meta.size` (its row count) once the first page is in."""
         limit = min(limit or self.page_limit, self.page_limit)
 
         # Pages are journaled like any exchange: the journal truncates a body before redacting it (~2 ms a page).
@@ -219,6 +221,8 @@ class MoySkladClient:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moysklad-prefetch")
         try:
             page = fetch(path, {**(params or {}), "limit": limit, "offset": 0})
+            if on_size is not None and isinstance((page.get("meta") or {}).get("size"), int):
+                on_size(page["meta"]["size"])
             while True:
                 next_href = (page.get("meta") or {}).get("nextHref")
                 ahead = pool.submit(fetch, next_href) if next_href else None

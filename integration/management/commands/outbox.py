@@ -6,9 +6,12 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
+from django.utils import timezone
 
 from integration import outbox, relay
-from integration.models import OutboxEvent
+from integration.cli_progress import progress_bar
+from integration.models import OutboxEvent, Progress
+from integration.progress import chain, tracked
 from integration.worker import run_worker
 
 
@@ -60,7 +63,13 @@ class Command(BaseCommand):
                                on_ready=ready)
             self.stdout.write(f"relay {worker}: stopped after {stats.handled['outbox']} attempt(s)")
         elif action == "drain":
-            count = relay.drain(worker, max_seconds=options["max_seconds"])
+            due = OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING, next_attempt_at__lte=timezone.now()).count()
+            bar = progress_bar("outbox drain", self.stderr._out)
+            try:
+                with tracked(Progress.Operation.DRAIN, "outbox drain", total=due) as tracker:
+                    count = relay.drain(worker, max_seconds=options["max_seconds"], progress=chain(tracker, bar))
+            finally:
+                bar.close()
             self.stdout.write(f"drained: {count} attempt(s)")
         elif action == "status":
             rows = OutboxEvent.objects.values("status").annotate(n=Count("id")).order_by("status")

@@ -5,10 +5,9 @@ from dataclasses import asdict
 
 from django.core.management.base import BaseCommand, CommandError
 
+from integration.cli_progress import progress_bar
 from integration.models import Backend
 from integration.reconciliation.runs import reconcile_and_store
-
-from .sync import ProgressBar
 
 
 class Command(BaseCommand):
@@ -29,7 +28,7 @@ class Command(BaseCommand):
             backend = Backend.objects.filter(name=options["backend"]).first()
             if backend is None:
                 raise CommandError(f"no backend named {options['backend']!r}")
-        bar = None if options["no_progress"] or options["json"] else ProgressBar("reconcile")
+        bar = None if options["no_progress"] or options["json"] else progress_bar("reconcile", self.stderr._out)
         run, report = reconcile_and_store(backend=backend, repair=options["repair"], progress=bar)
         if bar:
             bar.close()

@@ -1,43 +1,12 @@
-"""manage.py sync <kind> [--backend NAME] [--full] [--dry-run] — with a progress bar on stderr."""
-
-import sys
-import time
+"""manage.py sync <kind> [--backend NAME] [--full] [--dry-run] — with a progress bar on stderr (plain lines
+when stderr is not a terminal); the admin shows the same run's progress live."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from integration import syncs
+from integration.cli_progress import progress_bar
 from integration.errors import BackendPaused, SyncAlreadyRunning, UnknownSyncKind
 from integration.models import Backend, SyncRun
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr: `catalog/moysklad [#####.....] 512/1000 (3.2 s)`."""
-
-    def __init__(self, label: str, stream=None, width: int = 30):
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.started = time.monotonic()
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int | None = None) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.1 and (total is None or done < total):
-            return
-        self.last = now
-        elapsed = now - self.started
-        if total:
-            filled = int(self.width * min(done, total) / total)
-            bar = "#" * filled + "." * (self.width - filled)
-            line = f"\r{self.label} [{bar}] {done}/{total} ({elapsed:.1f} s)"
-        else:
-            line = f"\r{self.label} {done} ({elapsed:.1f} s)"
-        self.stream.write(line)
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
 
 
 class Command(BaseCommand):
@@ -64,7 +33,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no active backend has a sync {kind!r} (registered kinds: {known})")
         failed = False
         for backend in backends:
-            bar = None if options["no_progress"] else ProgressBar(f"{kind}/{backend.name}", self.stderr._out)
+            bar = None if options["no_progress"] else progress_bar(f"{kind}/{backend.name}", self.stderr._out)
             try:
                 run = syncs.run_sync(
                     kind, backend, full=options["full"], dry_run=options["dry_run"], trigger=SyncRun.Trigger.MANUAL, progress=bar
@@ -73,7 +42,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             except Exception as exc:  # noqa: BLE001 - reported, then the command fails
                 failed = True
-                self.stderr.write(f"\n{kind}/{backend.name}: failed: {type(exc).__name__}: {exc}")
+                self.stderr.write(f"{kind}/{backend.name}: failed: {type(exc).__name__}: {exc}")
                 continue
             finally:
                 if bar is not None:
