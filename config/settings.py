@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "integration.staff.apps.StaffConfig",
     "integration.erp.moysklad.apps.MoySkladConfig",
     "integration.erp.onec.apps.OneCConfig",
+    "integration.alerts.apps.AlertsConfig",
 ]
 if DEBUG:  # development tools (sandboxes, demo, pilot): never in production, not in the installed package
     INSTALLED_APPS.append("integration.sandbox.apps.SandboxConfig")

@@ -46,6 +46,8 @@ def specs() -> list[ScheduleSpec]:
         ScheduleSpec("amoerp: reconciliation nightly", "integration.tasks.reconcile_nightly", Schedule.CRON,
                      cron="0 4 * * *"),
         *connectors.schedule_specs(),
+        # Alert rules: a message per new incident, reminders while it lasts, one when it is resolved.
+        ScheduleSpec("amoerp: alerts", "integration.alerts.tasks.evaluate_alerts", Schedule.MINUTES, minutes=1),
     ]
 
 

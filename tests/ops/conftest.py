@@ -45,3 +45,55 @@ def http(live_server, superuser, client):
     session.cookies.set("sessionid", client.cookies["sessionid"].value)
     session.base = live_server.url
     return session
+
+
+class FakeTelegram:
+    """A local HTTP server answering like the Bot API's sendMessage and keeping what it received."""
+
+    def __init__(self):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = self.received = []
+        self.fail = False
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                received.append({"path": self.path, **body})
+                status, answer = (500, {"ok": False}) if fake.fail else (200, {"ok": True, "result": {"message_id": len(received)}})
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="package")
+def telegram_server():
+    server = FakeTelegram()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def telegram(telegram_server, settings):
+    telegram_server.received.clear()
+    telegram_server.fail = False
+    settings.AMOERP = {**settings.AMOERP, "TELEGRAM_API_URL": telegram_server.url}
+    return telegram_server
