@@ -106,10 +106,7 @@ class AlertSettingsAdmin(admin.ModelAdmin):
         return mask_secret(obj.telegram_token) if obj and obj.telegram_token else "—"
 
     def has_add_permission(self, request):
-        return not AlertSettings.objects.exists()
-
-    def changelist_view(self, request, extra_context=None):
-        return redirect(reverse("admin:alerts_alertsettings_change", args=[AlertSettings.load().pk]))
+        return super().has_add_permission(request) and not AlertSettings.objects.exists()  # one row
 
     def get_urls(self):
         return [

@@ -41,3 +41,37 @@ def line_chart(values: list[float | None], labels: list[str], *, title: str = ""
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+def multi_line_chart(lines: list[tuple[str, list[float | None], str]], labels: list[str], *, title: str = "",
+                     width: int = 480, height: int = 120) -> SafeString:
+    """Several series on one scale (name, values, css class), a polyline each; the legend is the caller's."""
+    known = [v for _name, values, _css in lines for v in values if v is not None]
+    top = max(known) if known else 0.0
+    span = top or 1.0
+    count = max((len(values) for _name, values, _css in lines), default=0)
+    step = (width - 2 * PAD) / max(count - 1, 1)
+
+    def xy(i: int, v: float) -> str:
+        return f"{round(PAD + i * step, 1)},{round(height - PAD - v / span * (height - 2 * PAD), 1)}"
+
+    polylines = []
+    for name, values, css in lines:
+        runs: list[list[str]] = [[]]
+        for i, v in enumerate(values):
+            if v is None:
+                runs.append([])
+            else:
+                runs[-1].append(xy(i, v))
+        for run in runs:
+            if len(run) == 1:
+                run.append(run[0])
+        polylines.append(format_html_join(
+            "", '<polyline class="staff-line-{}" points="{}"><title>{}</title></polyline>',
+            ((css, " ".join(run), name) for run in runs if run),
+        ))
+    return format_html(
+        '<svg class="staff-chart staff-trend" viewBox="0 0 {} {}" role="img" aria-label="{}" '
+        'preserveAspectRatio="none"><text x="{}" y="10" class="staff-chart-top">{}</text>{}</svg>',
+        width, height, title, PAD, _fmt(top), format_html_join("", "{}", ((p,) for p in polylines)),
+    )

@@ -11,6 +11,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 
 from integration.models import Progress
 from integration.progress import snapshot
@@ -25,6 +26,7 @@ def _check(request) -> None:
         raise PermissionDenied
 
 
+@require_safe
 def progress_list_view(request):
     _check(request)
     running = Progress.objects.filter(status=Progress.Status.RUNNING).select_related("sync_run")
@@ -36,6 +38,7 @@ def progress_list_view(request):
     return TemplateResponse(request, "staff/progress_list.html", context)
 
 
+@require_safe
 def progress_view(request, pk: int):
     _check(request)
     record = get_object_or_404(Progress.objects.select_related("sync_run"), pk=pk)
@@ -50,6 +53,7 @@ def progress_view(request, pk: int):
     return TemplateResponse(request, "staff/progress.html", context)
 
 
+@require_safe
 def progress_json_view(request, pk: int):
     _check(request)
     record = get_object_or_404(Progress.objects.select_related("sync_run"), pk=pk)

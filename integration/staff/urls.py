@@ -22,3 +22,10 @@ urlpatterns += [
     path("staff/progress/<int:pk>/", admin.site.admin_view(progress_views.progress_view), name="progress"),
     path("staff/progress/<int:pk>.json", admin.site.admin_view(progress_views.progress_json_view), name="progress-json"),
 ]
+
+from . import trends_views  # noqa: E402 - appended: charts over time
+
+urlpatterns += [
+    path("staff/backends/<int:pk>/charts/", admin.site.admin_view(trends_views.backend_charts_view),
+         name="backend-charts"),
+]

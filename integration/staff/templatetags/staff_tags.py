@@ -48,3 +48,11 @@ def order_timeline(order):
     if order is None or order.pk is None:
         return []
     return build_timeline(order)
+
+
+@register.simple_tag(takes_context=True)
+def staff_trends(context):
+    """The dashboard's charts over time for the period in ?period= (24h, 7d, 30d)."""
+    from ..trends_views import trends_context
+
+    return trends_context(context["request"].GET.get("period", ""))
