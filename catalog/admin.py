@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
 from integration.staff.mirrored import MirroredAdminMixin, MirroredInlineMixin
@@ -106,7 +107,7 @@ class StockInline(admin.TabularInline):
     def on_hand_display(self, obj: StockLevel) -> str:
         return format_quantity(obj.on_hand)
 
-    @admin.display(description=_("reserved"))
+    @admin.display(description=pgettext_lazy("stock quantity", "reserved"))
     def reserved_display(self, obj: StockLevel) -> str:
         return format_quantity(obj.reserved)
 
@@ -266,7 +267,7 @@ class StockLevelAdmin(MirroredAdminMixin, admin.ModelAdmin):
     def on_hand_display(self, obj: StockLevel) -> str:
         return format_quantity(obj.on_hand)
 
-    @admin.display(description=_("reserved"), ordering="reserved")
+    @admin.display(description=pgettext_lazy("stock quantity", "reserved"), ordering="reserved")
     def reserved_display(self, obj: StockLevel) -> str:
         return format_quantity(obj.reserved)
 

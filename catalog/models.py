@@ -278,7 +278,7 @@ class StockLevel(models.Model):
         Batch, verbose_name=_("batch"), null=True, blank=True, on_delete=models.CASCADE, related_name="stock"
     )
     on_hand = models.DecimalField(_("on hand"), default=Decimal("0"), **QTY)
-    reserved = models.DecimalField(_("reserved"), default=Decimal("0"), **QTY)
+    reserved = models.DecimalField(pgettext_lazy("stock quantity", "reserved"), default=Decimal("0"), **QTY)
     expected = models.DecimalField(_("expected"), default=Decimal("0"), **QTY)
     snapshot_at = models.DateTimeField(_("ERP snapshot at"), null=True, blank=True)
 

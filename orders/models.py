@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from catalog.formats import format_quantity
@@ -17,7 +18,7 @@ class Order(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")
         RESERVE_PENDING = "reserve_pending", _("reserve pending")
-        RESERVED = "reserved", _("reserved")
+        RESERVED = "reserved", pgettext_lazy("order status", "reserved")
         AWAITING_APPROVAL = "awaiting_approval", _("awaiting shortage approval")
         PARTIALLY_SHIPPED = "partially_shipped", _("partially shipped")
         SHIPPED = "shipped", _("shipped")
