@@ -43,6 +43,7 @@ from .models import (
 )
 from .overrides import model_field, pin_value
 from .secrets import mask_secret, redact_text
+from .staff.bodies import body_block
 from .staff.permissions import CredentialsHiddenMixin, can_pause_backends, can_see_credentials
 
 
@@ -598,11 +599,11 @@ class JournalEntryAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("request body"))
     def request_body_display(self, obj):
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.request_body or "—")
+        return body_block(obj.request_body)
 
     @admin.display(description=_("response body"))
     def response_body_display(self, obj):
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.response_body or "—")
+        return body_block(obj.response_body)
 
     def has_add_permission(self, request):
         return False
@@ -621,6 +622,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
 class SyncRunAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "backend", "trigger", "status_badge", "started_at", "duration_display", "created", "updated", "unchanged", "skipped", "failed", "error_short"]
     list_filter = ["kind", "status", "trigger", "backend", "dry_run"]
+    search_fields = ["kind", "backend__name", "error"]
     list_select_related = ["backend"]
     date_hierarchy = "started_at"
     readonly_fields = [

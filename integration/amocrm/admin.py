@@ -40,6 +40,7 @@ def save_settings(backend: Backend, values: dict, user) -> None:
 class AlertAdmin(admin.ModelAdmin):
     list_display = ["created_at", "backend", "level", "code", "message", "resolved_at"]
     list_filter = ["level", "code", "backend", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["message", "code", "backend__name"]
     readonly_fields = ["backend", "level", "code", "message", "created_at", "resolved_at"]
     actions = ["mark_resolved"]
     change_list_template = "admin/amocrm/alert_changelist.html"
