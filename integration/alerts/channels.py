@@ -43,7 +43,7 @@ def send_telegram(config: AlertSettings, text: str) -> Delivery:
         response = requests.post(
             f"{telegram_api_url()}/bot{token}/sendMessage",
             json={"chat_id": config.telegram_chat_id, "text": text[:4000], "disable_web_page_preview": True},
-            timeout=TELEGRAM_TIMEOUT,
+            timeout=TELEGRAM_TIMEOUT, allow_redirects=False,  # the token is in the path: never to another host
         )
         if response.status_code != 200:
             raise RuntimeError(f"Telegram answered {response.status_code}: {response.text[:300]}")
