@@ -101,11 +101,12 @@ def sync_run(backend: Backend, kind: str, trigger: str | None = None, *, full: b
         other = SyncRun.objects.filter(backend=backend, kind=kind, status=SyncRun.Status.RUNNING).values_list("pk", flat=True).first()
         raise SyncAlreadyRunning(kind, backend.name, other) from exc
     run._last_flush = time.monotonic()
-    stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(run.pk, stop), name=f"syncrun-{run.pk}-heartbeat", daemon=True)
-    beat.start()
     label = f"{kind} / {backend.name}" + (" (dry run)" if run.dry_run else "")
     with tracked(Progress.Operation.SYNC, label, sync_run=run, errors_from=lambda: run.failed) as tracker:
+        stop = threading.Event()
+        beat = threading.Thread(target=_heartbeat, args=(run.pk, stop), name=f"syncrun-{run.pk}-heartbeat",
+                                daemon=True)
+        beat.start()
         try:
             yield run
         except BaseException as exc:

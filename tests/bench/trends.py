@@ -27,10 +27,10 @@ def _seed() -> None:
             """INSERT INTO integration_journalentry (backend_id, direction, method, url, status_code, duration_ms,
                    request_headers, request_body, response_headers, response_body, error, object_id, object_repr,
                    created_at)
-               SELECT b.id, 'out', 'GET', '/entity/product', (ARRAY[200,200,200,200,200,200,429,404,500,503])[1 + i % 10],
+               SELECT b.id, 'out', 'GET', '/entity/product', (ARRAY[200,200,200,200,200,200,429,404,500,503])[1 + i %% 10],
                       50, '{}', '', '{}', '', '', '', '', %s + (i * interval '30 days' / %s)
                FROM generate_series(1, %s) i
-               JOIN integration_backend b ON b.id = (SELECT min(id) FROM integration_backend) + i % 2""",
+               JOIN integration_backend b ON b.id = (SELECT min(id) FROM integration_backend) + i %% 2""",
             [start, JOURNAL, JOURNAL],
         )
         cursor.execute(
@@ -38,9 +38,9 @@ def _seed() -> None:
                    idempotency_key, status, attempts, max_attempts, next_attempt_at, lease_owner, last_error,
                    created_at, delivered_at, updated_at)
                SELECT %s, 'order.push', 'order', i::text, '{}', 'k' || i,
-                      CASE WHEN i % 100 = 0 THEN 'pending' WHEN i % 97 = 0 THEN 'dead' ELSE 'delivered' END,
+                      CASE WHEN i %% 100 = 0 THEN 'pending' WHEN i %% 97 = 0 THEN 'dead' ELSE 'delivered' END,
                       1, 10, now(), '', '', %s + (i * interval '30 days' / %s),
-                      CASE WHEN i % 100 = 0 OR i % 97 = 0 THEN NULL
+                      CASE WHEN i %% 100 = 0 OR i %% 97 = 0 THEN NULL
                            ELSE %s + (i * interval '30 days' / %s) + interval '90 seconds' END,
                       %s + (i * interval '30 days' / %s) + interval '5 minutes'
                FROM generate_series(1, %s) i""",
@@ -51,15 +51,15 @@ def _seed() -> None:
                    headers, status, attempts, max_attempts, next_attempt_at, lease_owner, error, received_at,
                    duplicates)
                SELECT 'moysklad', %s, '', 'd' || i, '\\x7b7d', 'application/json', '{}', 'done', 1, 8, now(), '',
-                      '', %s + (i * interval '30 days' / %s), i % 3
+                      '', %s + (i * interval '30 days' / %s), i %% 3
                FROM generate_series(1, %s) i""",
             [erp.pk, start, INBOX, INBOX],
         )
         cursor.execute(
             """INSERT INTO integration_syncrun (backend_id, kind, trigger, status, "full", dry_run, started_at,
                    finished_at, heartbeat_at, host, created, updated, unchanged, skipped, failed, error, details)
-               SELECT %s, (ARRAY['stock','orders','erp_changes','counterparties'])[1 + i % 4], 'schedule',
-                      CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'succeeded' END, false, false,
+               SELECT %s, (ARRAY['stock','orders','erp_changes','counterparties'])[1 + i %% 4], 'schedule',
+                      CASE WHEN i %% 50 = 0 THEN 'failed' ELSE 'succeeded' END, false, false,
                       %s + (i * interval '30 days' / %s), %s + (i * interval '30 days' / %s) + interval '20 seconds',
                       now(), '', 0, 1, 0, 0, 0, '', '{}'
                FROM generate_series(1, %s) i""",
@@ -91,6 +91,7 @@ def run() -> list[dict]:
                 "scenario": "trends", "period": period, "backend": backend.name if backend else "all",
                 "journal_rows": JOURNAL, "outbox_rows": OUTBOX, "inbox_rows": INBOX, "sync_runs": RUNS,
                 "seconds": round(seconds, 3), "queries": len(queries), "charts": len(trends.charts),
+                "query_seconds": [float(q["time"]) for q in queries.captured_queries],
                 "seed_seconds": seeded,
             })
     return results
