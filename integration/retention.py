@@ -9,6 +9,8 @@
   window (WEBHOOK_DEDUP_HOURS); received, processing and failed messages are kept whole;
 - sync runs finished longer than SYNCRUN_RETENTION_DAYS ago, except the latest run and the latest
   successful run of each backend and kind (the dashboard's "last sync"); running ones are kept;
+- progress of other work (reconciliations, drains, pilot rehearsals) finished longer than
+  SYNCRUN_RETENTION_DAYS ago (a sync run's progress goes with its run);
 - django-simple-history rows older than HISTORY_RETENTION_DAYS, except each object's latest one.
 
 Rows go in batches of PURGE_BATCH primary keys, each batch its own short transaction, so no giant
@@ -26,7 +28,7 @@ from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from .models import InboxMessage, JournalEntry, OutboxEvent, SyncRun
+from .models import InboxMessage, JournalEntry, OutboxEvent, Progress, SyncRun
 
 DEFAULTS = {
     "OUTBOX_RETENTION_DAYS": 30,
@@ -132,6 +134,13 @@ def purge_sync_runs(budget: Budget, now) -> tuple[int, bool]:
     return _in_batches(old, budget)
 
 
+def purge_progress(budget: Budget, now) -> tuple[int, bool]:
+    """Finished progress of work other than syncs (a sync run's progress is deleted with the run)."""
+    cutoff = now - _cutoff(setting("SYNCRUN_RETENTION_DAYS"))
+    old = Progress.objects.filter(sync_run__isnull=True, finished_at__lt=cutoff)
+    return _in_batches(old, budget)
+
+
 def history_models() -> list:
     """The historical models of every model with django-simple-history's HistoricalRecords."""
     from simple_history.models import registered_models
@@ -161,6 +170,7 @@ def purge(*, max_seconds: float | None = None) -> PurgeReport:
         ("inbox messages", lambda: purge_inbox(budget, now)),  # first: no body is emptied only to go
         ("inbox bodies", lambda: strip_inbox_bodies(budget, now)),
         ("sync runs", lambda: purge_sync_runs(budget, now)),
+        ("progress", lambda: purge_progress(budget, now)),
         *[(f"history: {m._meta.label}", lambda m=m: purge_history(m, budget, now)) for m in history_models()],
     ]
     for name, step in steps:

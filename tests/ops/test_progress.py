@@ -130,3 +130,21 @@ def test_sync_command_shows_a_bar_on_a_terminal(erp, moysklad):
     text = screen.decode(errors="replace")
     assert proc.returncode == 0, text
     assert "\r" in text and f"{expected}/{expected}" in text and "100%" in text and "|" in text, text
+
+
+@pytest.mark.django_db
+def test_the_nightly_purge_forgets_old_finished_progress_and_keeps_the_rest():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integration.retention import purge
+
+    long_ago = timezone.now() - timedelta(days=91)
+    Progress.objects.create(operation="reconcile", label="old", status="succeeded", finished_at=long_ago)
+    recent = Progress.objects.create(operation="reconcile", label="recent", status="succeeded",
+                                     finished_at=timezone.now())
+    running = Progress.objects.create(operation="drain", label="running", started_at=long_ago)
+    report = purge()
+    assert report.deleted["progress"] == 1
+    assert set(Progress.objects.values_list("pk", flat=True)) == {recent.pk, running.pk}
