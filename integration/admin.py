@@ -39,6 +39,7 @@ from .models import (
     OutboxAttempt,
     OutboxEvent,
     Override,
+    Progress,
     SyncRun,
 )
 from .overrides import model_field, pin_value
@@ -628,12 +629,21 @@ class SyncRunAdmin(admin.ModelAdmin):
     readonly_fields = [
         "kind", "backend", "trigger", "status", "full", "dry_run", "started_at", "finished_at", "heartbeat_at",
         "duration_display", "host", "pid", "created", "updated", "unchanged", "skipped", "failed", "error", "details_display",
+        "progress_link",
     ]
     fields = readonly_fields
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj)
+
+    @admin.display(description=_("progress"))
+    def progress_link(self, obj):
+        progress = Progress.objects.filter(sync_run=obj).values_list("pk", flat=True).first()
+        if progress is None:
+            return "—"
+        return format_html('<a href="{}" id="sync-run-progress">{}</a>', reverse("staff:progress", args=[progress]),
+                           _("progress and timeline"))
 
     @admin.display(description=_("duration"))
     def duration_display(self, obj):

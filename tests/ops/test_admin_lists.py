@@ -42,3 +42,13 @@ def test_sync_runs_are_searchable_by_error_and_backend(admin_client, erp):
     assert [run.kind for run in found] == ["stock"]
     found = admin_client.get("/admin/integration/syncrun/", {"q": "moysklad"}).context_data["cl"].result_list
     assert len(found) == 2
+
+
+def test_a_sync_run_links_to_its_progress(admin_client, erp):
+    from integration.syncruns import sync_run
+
+    with sync_run(erp, "stock") as run:
+        run.add(created=3)
+    page = admin_client.get(f"/admin/integration/syncrun/{run.pk}/change/").content.decode()
+    assert f'href="/admin/staff/progress/{run.progress.pk}/" id="sync-run-progress"' in page
+    assert (run.progress.done, run.progress.status) == (3, "succeeded"), "counted records are what it did"
