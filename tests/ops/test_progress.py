@@ -148,3 +148,18 @@ def test_the_nightly_purge_forgets_old_finished_progress_and_keeps_the_rest():
     report = purge()
     assert report.deleted["progress"] == 1
     assert set(Progress.objects.values_list("pk", flat=True)) == {recent.pk, running.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reconciliation_records_its_progress_with_its_steps(erp, every_write):
+    from integration.reconciliation.runs import reconcile_and_store
+
+    run_sync("catalog", erp, full=True)
+    run, report = reconcile_and_store(backend=erp)
+    record = Progress.objects.get(operation="reconcile")
+    assert (record.status, record.reference) == ("succeeded", f"reconcile:{run.pk}")
+    assert record.done == sum(report.checked.values()) > 0 and record.total == record.done
+    steps = [sample["step"] for sample in record.timeline]
+    assert steps[0].startswith("moysklad: ") and len(set(steps)) >= 2
+    done = [sample["done"] for sample in record.timeline]
+    assert done == sorted(done)
