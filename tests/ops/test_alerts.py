@@ -194,3 +194,16 @@ def test_the_admin_keeps_the_token_encrypted_masked_and_sends_a_test(admin_clien
     response = admin_client.post(f"/admin/alerts/alertsettings/{channels.pk}/test/", follow=True)
     assert "Test alert sent: telegram" in response.content.decode()
     assert len(mailoutbox) == 1 and len(telegram.received) == 1
+
+
+def test_the_alerts_schedule_runs_the_rules(erp, crm, channels, telegram, mailoutbox):
+    from django_q.models import Schedule
+    from django_q.tasks import async_task, result
+
+    call_command("setup_schedules")
+    schedule = Schedule.objects.get(name="amoerp: alerts")
+    assert (schedule.schedule_type, schedule.minutes) == (Schedule.MINUTES, 1)
+    SCENARIOS["dead_letters"][0](erp, crm)
+    task_id = async_task(schedule.func, sync=True)
+    assert result(task_id) == "opened 1, reminded 0, resolved 0"
+    assert len(mailoutbox) == 1 and len(telegram.received) == 1
