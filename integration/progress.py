@@ -11,6 +11,7 @@ Code deep inside the work reaches the innermost tracker with `current()`.
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,9 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from .models import Progress, SyncRun
+
+logger = logging.getLogger(__name__)
 
 MAX_SAMPLES = 240  # timeline samples kept per run (thinned evenly beyond that)
 
@@ -95,11 +99,16 @@ class Tracker:
             record.error = error[:4000]
         record.updated_at = now
         record.timeline = _thin([*record.timeline, sample(record, now)])
-        Progress.objects.filter(pk=record.pk).update(
-            done=record.done, total=record.total, unit=record.unit, step=record.step, errors=record.errors,
-            status=record.status, updated_at=now, finished_at=record.finished_at, error=record.error,
-            timeline=record.timeline,
-        )
+        try:
+            Progress.objects.filter(pk=record.pk).update(
+                done=record.done, total=record.total, unit=record.unit, step=record.step, errors=record.errors,
+                status=record.status, updated_at=now, finished_at=record.finished_at, error=record.error,
+                timeline=record.timeline,
+            )
+        except DatabaseError as exc:  # a report, never the reason the work stops (the database restarting)
+            logger.warning("progress %s not written: %s", record.pk, exc)
+            if not connection.in_atomic_block:
+                connection.close()  # the next write opens a fresh connection
         self._last_write = time.monotonic()
 
     def finish(self, status: str, error: str = "") -> None:

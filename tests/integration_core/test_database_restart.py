@@ -83,3 +83,20 @@ def test_while_the_database_is_away_the_api_and_webhooks_answer_503_with_retry_a
         assert answer.headers["Retry-After"].isdigit()
         assert "Traceback" not in answer.text and "OperationalError" not in answer.text
     assert staff_api.json()["detail"]
+
+
+def test_long_work_goes_on_when_its_progress_cannot_be_written_for_a_moment():
+    """The pilot's managers report progress while PostgreSQL restarts: a lost report must not stop the work."""
+    from integration.models import Progress
+    from integration.progress import tracked
+
+    with tracked(Progress.Operation.PILOT, "rehearsal") as tracker:
+        tracker.update(done=1)
+        pg_ctl("stop")
+        try:
+            tracker.flush()  # not written, and no error for the work
+        finally:
+            pg_ctl("start")
+        tracker.update(done=5)
+        tracker.flush()
+    assert Progress.objects.get(pk=tracker.record.pk).done == 5
