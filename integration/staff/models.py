@@ -66,3 +66,44 @@ class ReconcileRun(models.Model):
     @property
     def open_drifts(self) -> int:
         return self.drift_count - self.repaired
+
+
+class ReadinessRun(models.Model):
+    """One run of the pre-launch checklist («Готовность к запуску»): every check's mark, count and offenders."""
+
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("started by"), on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("run at"), default=timezone.now)
+    status = models.CharField(_("status"), max_length=8)  # pass | warn | fail, acknowledged checks left out
+    results = models.JSONField(_("results"), default=list, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        verbose_name = _("readiness check run")
+        verbose_name_plural = _("readiness check runs")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"readiness #{self.pk} {self.created_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class ReadinessAck(models.Model):
+    """Staff accepted a failing pre-launch check as it is: who, when, why, and how many offenders it had then
+    (the acknowledgement holds while the count does not grow)."""
+
+    code = models.CharField(_("check"), max_length=32, unique=True)
+    count = models.PositiveIntegerField(_("offenders when acknowledged"), default=0)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("acknowledged by"), on_delete=models.SET_NULL, null=True,
+        blank=True, related_name="+",
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("readiness acknowledgement")
+        verbose_name_plural = _("readiness acknowledgements")
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.acknowledged_at:%Y-%m-%d %H:%M})"

@@ -29,3 +29,13 @@ urlpatterns += [
     path("staff/backends/<int:pk>/charts/", admin.site.admin_view(trends_views.backend_charts_view),
          name="backend-charts"),
 ]
+
+from . import readiness_views  # noqa: E402 - the pre-launch checklist («Готовность к запуску»)
+
+urlpatterns += [
+    path("staff/readiness/", admin.site.admin_view(readiness_views.readiness_view), name="readiness"),
+    path("staff/readiness/export.<str:fmt>", admin.site.admin_view(readiness_views.readiness_export_view),
+         name="readiness-export"),
+    path("staff/readiness/<str:code>/acknowledge/",
+         admin.site.admin_view(readiness_views.readiness_acknowledge_view), name="readiness-acknowledge"),
+]
