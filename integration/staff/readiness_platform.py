@@ -110,9 +110,15 @@ def _crm_webhooks(backend: Backend) -> list[tuple[str, bool]]:
 
 
 def _erp_webhooks(backend: Backend) -> list[tuple[str, bool]]:
-    from integration.erp.moysklad.setup import list_subscriptions
+    """Ours are the subscriptions whose URL carries this backend's webhook secret (whatever our public URL)."""
+    from integration.erp.moysklad.adapter import MoySkladAdapter
+    from integration.erp.moysklad.setup import list_webhooks
 
-    return [(f"{s.kind} {s.topic}", not s.enabled) for s in list_subscriptions(backend)]
+    secret = backend.webhook_secret
+    adapter = MoySkladAdapter(backend)
+    return [(f"{kind} {row.get('entityType') or row.get('reportType')}", not row.get("enabled", True))
+            for kind in ("webhook", "webhookstock") for row in list_webhooks(adapter, kind)
+            if secret and secret in str(row.get("url") or "")]
 
 
 def check_webhooks(result: CheckResult) -> None:

@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from .readiness import CheckResult, Offender, overall, run_readiness, spec_codes
 from .readiness_acks import acknowledge_check, last_run
@@ -39,6 +39,7 @@ def _stored_results() -> list[CheckResult] | None:
     return results
 
 
+@require_safe
 def readiness_view(request):
     """Runs every check (live requests to both backends included) and shows the result; `?stored=1` shows the
     last stored run without running (a large catalog)."""
@@ -55,6 +56,7 @@ def readiness_view(request):
     return TemplateResponse(request, "staff/readiness.html", context)
 
 
+@require_safe
 def readiness_export_view(request, fmt: str):
     if not can_view_readiness(request.user):
         raise PermissionDenied
