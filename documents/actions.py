@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -33,6 +34,7 @@ from .types import PaymentInput
 from .vat import LineAmounts, round_money, sum_amounts
 
 UPD_STATUSES = (1, 2)
+QUOTE_VALID_DAYS = 5  # default validity of a quote (settings.AMOERP["QUOTE_VALID_DAYS"] overrides)
 
 
 def order_totals(order: Order) -> LineAmounts:
@@ -87,8 +89,51 @@ def _issue_here(document: Document) -> None:
     _after_issue(document, digest)
 
 
-def request_document(order: Order, kind: str, *, actor: Actor, upd_status: int | None = None) -> Document:
-    """Ask for a document of the order; the open request of the same kind is returned instead of a second one."""
+def quote_valid_until(valid_until: date | None = None) -> date:
+    """The date a new quote holds until: the one asked for (today or later), else today + the default days."""
+    today = timezone.localdate()
+    if valid_until is None:
+        return today + timedelta(days=int(settings.AMOERP.get("QUOTE_VALID_DAYS", QUOTE_VALID_DAYS)))
+    if not isinstance(valid_until, date):
+        raise InvalidInput(_("expected a date"), field="valid_until")
+    if valid_until < today:
+        raise InvalidInput(_("a quote cannot hold until a date in the past"), field="valid_until")
+    return valid_until
+
+
+def request_quote(order: Order, *, actor: Actor, valid_until: date | None = None) -> Document:
+    """A quote (КП) of the order as it stands: the client's prices, VAT, availability and the validity date,
+    rendered here (the ERP keeps no quotes) and attached to the deal. Each call makes a new quote."""
+    until = quote_valid_until(valid_until)
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        if not order.lines.exists():
+            raise InvalidInput(_("the order has no lines"), field="order")
+        totals = order_totals(order)
+        document = Document.objects.create(
+            order=order, kind=Document.Kind.QUOTE, total=totals.total, vat_total=totals.vat, valid_until=until,
+            requested_by=actor.label[:255],
+        )
+        try:
+            with transaction.atomic():
+                _issue_here(document)
+            return document
+        except MissingRequisites as exc:
+            failure = exc
+            Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=str(exc.message))
+    raise failure
+
+
+def request_document(order: Order, kind: str, *, actor: Actor, upd_status: int | None = None,
+                     valid_until: date | None = None) -> Document:
+    """Ask for a document of the order; the open request of the same kind is returned instead of a second one.
+    A quote is made here at once (request_quote); `valid_until` is for quotes only."""
+    if kind == Document.Kind.QUOTE:
+        if upd_status is not None:
+            raise InvalidInput(_("only a UPD has a status"), field="upd_status")
+        return request_quote(order, actor=actor, valid_until=valid_until)
+    if valid_until is not None:
+        raise InvalidInput(_("only a quote has a validity date"), field="valid_until")
     if kind not in Document.Kind.values:
         raise InvalidInput(_("unknown document kind %(kind)r") % {"kind": kind}, field="kind")
     if kind == Document.Kind.UPD:

@@ -1,10 +1,13 @@
 """Documents and payments in the admin: filters, the PDF link, document errors, the re-render action;
 our organization's requisites (entered by staff, or fetched from the ERP and shown read-only)."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +19,12 @@ from .errors import DocumentError
 from .models import Document, OurOrganization, Payment
 
 RENDER_PERMISSION = "documents.render_document"
+QUOTE_PERMISSION = "documents.add_document"
+
+
+class QuoteForm(forms.Form):
+    valid_until = forms.DateField(label=_("valid until"), widget=forms.DateInput(attrs={"type": "date"}),
+                                  help_text=_("The offer and its prices hold until this date."))
 
 
 class HasErrorFilter(admin.SimpleListFilter):
@@ -49,8 +58,8 @@ class PaymentInline(admin.TabularInline):
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     list_display = [
-        "__str__", "order", "kind", "status", "source", "issued_on", "total", "vat_total", "erp_total",
-        "totals_mismatch", "pdf_link",
+        "__str__", "order", "kind", "status", "source", "issued_on", "valid_until", "total", "vat_total",
+        "erp_total", "totals_mismatch", "pdf_link",
     ]
     list_filter = ["kind", "status", "source", "totals_mismatch", HasErrorFilter, "issued_on"]
     search_fields = ["number", "erp_id", "order__erp_number", "order__lead_id"]
@@ -59,12 +68,14 @@ class DocumentAdmin(admin.ModelAdmin):
     actions = ["rerender"]
     inlines = [PaymentInline]
     readonly_fields = [
-        "order", "kind", "status", "source", "upd_status", "erp_id", "number", "issued_on", "total", "vat_total",
+        "order", "kind", "status", "source", "upd_status", "erp_id", "number", "issued_on", "valid_until", "total",
+        "vat_total",
         "erp_total", "erp_vat_total", "totals_mismatch", "pdf_link", "crm_file_uuid", "error", "requested_by",
         "requested_at", "issued_at",
     ]
     fieldsets = [
-        (None, {"fields": ["order", "kind", "upd_status", "status", "source", "number", "issued_on", "pdf_link"]}),
+        (None, {"fields": ["order", "kind", "upd_status", "status", "source", "number", "issued_on", "valid_until",
+                           "pdf_link"]}),
         (_("Totals"), {"fields": ["total", "vat_total", "erp_total", "erp_vat_total", "totals_mismatch", "error"]}),
         (_("Exchange"), {"fields": ["erp_id", "crm_file_uuid", "requested_by", "requested_at", "issued_at"]}),
     ]
@@ -101,6 +112,33 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def has_render_permission(self, request):
         return request.user.has_perm(RENDER_PERMISSION)
+
+    def get_urls(self):
+        quote = self.admin_site.admin_view(self.quote_view)
+        return [path("quote/<int:order_id>/", quote, name="documents_document_quote"), *super().get_urls()]
+
+    def quote_view(self, request, order_id: int):
+        """A quote (КП) of the order: the date it holds until, then the PDF made and attached to the deal."""
+        from orders.models import Order
+        from orders.types import Actor
+
+        if not request.user.has_perm(QUOTE_PERMISSION):
+            raise PermissionDenied
+        order = get_object_or_404(Order, pk=order_id)
+        form = QuoteForm(request.POST or None, initial={"valid_until": actions.quote_valid_until()})
+        if request.method == "POST" and form.is_valid():
+            try:
+                document = actions.request_quote(order, actor=Actor(source="admin", user=request.user),
+                                                 valid_until=form.cleaned_data["valid_until"])
+            except DocumentError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
+            else:
+                self.message_user(request, _("Quote %(number)s made and sent to the deal.") % {
+                    "number": document.number}, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:documents_document_change", args=[document.pk]))
+        context = {**self.admin_site.each_context(request), "title": _("Quote of order %(order)s") % {
+            "order": order}, "order": order, "form": form, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/documents/document/quote.html", context)
 
 
 @admin.register(Payment)

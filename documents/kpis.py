@@ -3,8 +3,8 @@
 1. Errors in documents (totals mismatch or failed) and in orders (a dead-lettered outbox event or an
    open conflict raised in the period).
 2. Share of automatic reserves among the reservations made in the period.
-3. Time from the first cart (the quote, Order.first_cart_at) to the order's first issued invoice, for
-   invoices first issued in the period: median and average.
+3. Time from the first quote (an issued `quote` document; without one, the first cart, Order.first_cart_at)
+   to the order's first issued invoice, for invoices first issued in the period: median and average.
 4. Sales "в минус": shortage approvals granted in the period.
 5. Duplicate counterparties and products: the current state (not per period).
 """
@@ -90,7 +90,8 @@ def reserve_counts(start: datetime, end: datetime) -> tuple[int, int, Decimal | 
 
 
 def quote_to_invoice_seconds(start: datetime, end: datetime) -> list[float]:
-    """For each order whose first issued invoice falls in the period: seconds since its first cart."""
+    """For each order whose first issued invoice falls in the period: seconds since its first quote (КП) issued
+    before that invoice, or since its first cart when it had none."""
     first_invoices = (
         Document.objects.filter(kind=Document.Kind.INVOICE, status=Document.Status.ISSUED, issued_at__isnull=False)
         .values("order_id")
@@ -98,10 +99,20 @@ def quote_to_invoice_seconds(start: datetime, end: datetime) -> list[float]:
         .filter(first_issued__gte=start, first_issued__lt=end)
     )
     issued = {row["order_id"]: row["first_issued"] for row in first_invoices}
-    carts = Order.objects.filter(pk__in=issued.keys(), first_cart_at__isnull=False).values_list("pk", "first_cart_at")
-    return sorted(
-        (issued[pk] - first_cart).total_seconds() for pk, first_cart in carts if issued[pk] >= first_cart
+    quotes = dict(
+        Document.objects.filter(kind=Document.Kind.QUOTE, status=Document.Status.ISSUED, order_id__in=issued.keys(),
+                                issued_at__isnull=False)
+        .values("order_id").annotate(first_quote=Min("issued_at")).values_list("order_id", "first_quote")
     )
+    carts = dict(Order.objects.filter(pk__in=issued.keys(), first_cart_at__isnull=False)
+                 .values_list("pk", "first_cart_at"))
+    starts = {}
+    for pk, invoiced in issued.items():
+        quoted = quotes.get(pk)
+        begin = quoted if quoted is not None and quoted <= invoiced else carts.get(pk)
+        if begin is not None and invoiced >= begin:
+            starts[pk] = (invoiced - begin).total_seconds()
+    return sorted(starts.values())
 
 
 def sales_in_minus(start: datetime, end: datetime) -> int:

@@ -14,6 +14,7 @@ class Document(models.Model):
         UPD = "upd", _("UPD")
         TORG12 = "torg12", _("TORG-12")
         RETURN = "return", _("return")
+        QUOTE = "quote", _("quote (commercial offer)")
 
     class Status(models.TextChoices):
         REQUESTED = "requested", _("requested")
@@ -43,6 +44,9 @@ class Document(models.Model):
     pdf = models.FileField(_("PDF"), upload_to="documents/%Y/%m/", blank=True)
     crm_file_uuid = models.CharField(_("amoCRM file uuid"), max_length=64, blank=True)
     error = models.TextField(_("error"), blank=True)
+    valid_until = models.DateField(
+        _("valid until"), null=True, blank=True, help_text=_("A quote: the offer and its prices hold until then.")
+    )
     requested_by = models.CharField(_("requested by"), max_length=255, blank=True)
     requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)

@@ -27,6 +27,7 @@ TEMPLATES = {
     Document.Kind.UPD: "documents/upd.html",
     Document.Kind.TORG12: "documents/torg12.html",
     Document.Kind.RETURN: "documents/torg12.html",
+    Document.Kind.QUOTE: "documents/quote.html",
 }
 MONTHS = (
     "января", "февраля", "марта", "апреля", "мая", "июня",
@@ -76,6 +77,7 @@ class RenderedLine:
     vat: str  # "без НДС" when there is no VAT
     net: str
     total: str
+    availability: str = ""  # a quote: what can be shipped of this line now
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,42 @@ def compute_totals(amounts: list[tuple[object, LineAmounts]]) -> DocumentTotals:
     )
 
 
-def _render_line(number: int, line, amounts: LineAmounts) -> RenderedLine:
+def availability_labels(lines) -> dict[int, str]:
+    """A quote's availability column, per line id: "в наличии", "в наличии N ед." or "под заказ" — the stock
+    managers may sell now (orders.availability) at the line's warehouse plus what this order holds itself, in the
+    line's unit."""
+    from django.db.models import Sum
+
+    from catalog.availability import in_pack
+    from orders.availability import ACTIVE, sellable_availability
+    from orders.models import Reservation
+
+    stock = sellable_availability([line.product_id for line in lines])
+    own = dict(Reservation.objects.filter(line__in=lines, status__in=ACTIVE).values("line_id")
+               .annotate(held=Sum("quantity")).values_list("line_id", "held"))
+    labels = {}
+    for line in lines:
+        figures = stock.get(line.product_id)
+        if figures is None:
+            available = Decimal("0")
+        elif line.warehouse_id is not None:
+            found = figures.by_warehouse.get(line.warehouse_id)
+            available = found.available if found is not None else Decimal("0")
+        else:
+            available = figures.total.available
+        available += own.get(line.pk) or Decimal("0")
+        unit = line.pack.unit if line.pack_id else line.product.unit
+        in_units = in_pack(max(available, Decimal("0")), line.pack if line.pack_id else None)
+        if available >= line.base_quantity:
+            labels[line.pk] = "в наличии"
+        elif in_units > 0:
+            labels[line.pk] = f"в наличии {format_quantity(in_units)} {unit.short_name}"
+        else:
+            labels[line.pk] = "под заказ"
+    return labels
+
+
+def _render_line(number: int, line, amounts: LineAmounts, availability: str = "") -> RenderedLine:
     unit = line.pack.unit if line.pack_id else line.product.unit
     no_vat = line.vat_rate == VatRate.NONE
     price_net = (amounts.net / line.quantity).quantize(Decimal("0.01")) if line.quantity else Decimal("0.00")
@@ -135,6 +172,7 @@ def _render_line(number: int, line, amounts: LineAmounts) -> RenderedLine:
         vat="без НДС" if no_vat else format_money(amounts.vat),
         net=format_money(amounts.net),
         total=format_money(amounts.total),
+        availability=availability,
     )
 
 
@@ -180,6 +218,8 @@ def build_context(document: Document, *, supplier: Supplier | None = None) -> di
     amounts = order_line_amounts(order)
     totals = compute_totals(amounts)
     currency_name, currency_code = CURRENCIES.get(order.currency, (order.currency, ""))
+    quote = document.kind == Document.Kind.QUOTE
+    availability = availability_labels([line for line, _ in amounts]) if quote else {}
     context = {
         "document": document,
         "kind": document.kind,
@@ -190,7 +230,9 @@ def build_context(document: Document, *, supplier: Supplier | None = None) -> di
         "supplier": supplier,
         "buyer": order.counterparty,
         "delivery_address": order.delivery_address,
-        "lines": [_render_line(n, line, a) for n, (line, a) in enumerate(amounts, start=1)],
+        "lines": [_render_line(n, line, a, availability.get(line.pk, ""))
+                  for n, (line, a) in enumerate(amounts, start=1)],
+        "valid_until": format_date(document.valid_until) if quote and document.valid_until else "",
         "has_discount": any(line.discount_percent for line, _ in amounts),
         "totals": totals,
         "total": format_money(totals.total),

@@ -25,7 +25,8 @@ def pdf_url(document: Document) -> str | None:
 
 def document(d: Document) -> dict:
     return {"id": d.pk, "kind": d.kind, "status": d.status, "number": d.number, "issued_on": d.issued_on,
-            "total": d.total, "vat_total": d.vat_total, "pdf_url": pdf_url(d), "error": d.error}
+            "total": d.total, "vat_total": d.vat_total, "pdf_url": pdf_url(d), "error": d.error,
+            "valid_until": d.valid_until}
 
 
 def order_detail(order: Order) -> dict:

@@ -48,7 +48,10 @@ class ApproveSerializer(serializers.Serializer):
 
 
 class DocumentRequestSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=[Document.Kind.INVOICE, Document.Kind.UPD, Document.Kind.TORG12])
+    kind = serializers.ChoiceField(choices=[Document.Kind.INVOICE, Document.Kind.UPD, Document.Kind.TORG12,
+                                            Document.Kind.QUOTE])
+    valid_until = serializers.DateField(required=False, help_text="a quote: the date the offer holds until "
+                                                                  "(default: a few days from today)")
 
 
 # ---- output (documentation of the JSON the views build) ----------------------------------------------------
@@ -182,6 +185,7 @@ class DocumentSerializer(serializers.Serializer):
     vat_total = serializers.DecimalField(**MONEY)
     pdf_url = serializers.CharField(allow_null=True)
     error = serializers.CharField(help_text="why the document failed or differs from the ERP's; empty if fine")
+    valid_until = serializers.DateField(allow_null=True, help_text="a quote: the offer holds until then")
 
 
 class PaymentSerializer(serializers.Serializer):

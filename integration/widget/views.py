@@ -197,7 +197,8 @@ class DocumentRequestView(WidgetView):
         order = self.order_of(lead_id)
         body = s.DocumentRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        document = request_document(order, body.validated_data["kind"], actor=self.actor())
+        document = request_document(order, body.validated_data["kind"], actor=self.actor(),
+                                    valid_until=body.validated_data.get("valid_until"))
         return Response(s.DocumentSerializer(presenters.document(document)).data, status=status.HTTP_202_ACCEPTED)
 
 
