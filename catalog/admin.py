@@ -8,6 +8,7 @@ from integration.staff.mirrored import MirroredAdminMixin, MirroredInlineMixin
 
 from .duplicates import find_duplicate_products
 from .formats import format_money, format_quantity
+from .merge_admin import ProductMergeAdminMixin
 from .models import (
     Barcode,
     Batch,
@@ -135,7 +136,7 @@ class DuplicateProductFilter(admin.SimpleListFilter):
 
 
 @admin.register(Product)
-class ProductAdmin(MirroredAdminMixin, SimpleHistoryAdmin):
+class ProductAdmin(ProductMergeAdminMixin, MirroredAdminMixin, SimpleHistoryAdmin):
     synced_fields = ("erp_id", "article", "name", "description", "category", "unit", "kind", "vat_rate", "tracking",
                      "active", "archived_at")
     pinnable_fields = ("name", "description", "category", "unit", "kind", "vat_rate", "tracking", "active")
@@ -145,12 +146,13 @@ class ProductAdmin(MirroredAdminMixin, SimpleHistoryAdmin):
     list_select_related = ("category", "unit")
     search_fields = ("^article", "name", "=barcodes__value", "=packs__barcode", "=erp_id")
     autocomplete_fields = ("category",)
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at", "merged_into")
     inlines = (BarcodeInline, PackInline, KitComponentInline, PriceInline, StockInline)
+    actions = ("merge_selected",)
     fieldsets = (
         (None, {"fields": ("article", "name", "description", "category", "unit", "kind", "active")}),
         (_("Tax and tracking"), {"fields": ("vat_rate", "tracking")}),
-        (_("ERP"), {"fields": ("erp_id", "archived_at", "created_at", "updated_at")}),
+        (_("ERP"), {"fields": ("erp_id", "archived_at", "merged_into", "created_at", "updated_at")}),
     )
 
 

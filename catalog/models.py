@@ -100,6 +100,10 @@ class Product(models.Model):
     tracking = models.CharField(_("tracking"), max_length=16, choices=Tracking.choices, default=Tracking.NONE)
     active = models.BooleanField(_("active"), default=True)
     archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", verbose_name=_("merged into"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="merged_from", editable=False,  # set by catalog.merge only
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     history = HistoricalRecords()
@@ -108,6 +112,7 @@ class Product(models.Model):
         verbose_name = _("product")
         verbose_name_plural = _("products")
         ordering = ["article"]
+        permissions = [("merge_product", _("Can merge duplicate products"))]
 
     def __str__(self) -> str:
         return f"{self.article} {self.name}"
