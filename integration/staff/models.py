@@ -21,6 +21,7 @@ class StaffRights(models.Model):
             ("run_dry_run", _("Can run a sync as a dry run")),
             ("view_credentials", _("Can see and change backend credentials")),
             ("repair_drift", _("Can run the reconciliation with repair")),
+            ("run_sync", _("Can run a sync for real from its dry-run diff")),
         ]
 
 

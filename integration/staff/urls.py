@@ -39,3 +39,10 @@ urlpatterns += [
     path("staff/readiness/<str:code>/acknowledge/",
          admin.site.admin_view(readiness_views.readiness_acknowledge_view), name="readiness-acknowledge"),
 ]
+
+from . import sync_diff_views  # noqa: E402 - the dry run with a per-record diff
+
+urlpatterns += [
+    path("staff/backends/<int:pk>/sync-diff/", admin.site.admin_view(sync_diff_views.sync_diff_view),
+         name="backend-sync-diff"),
+]

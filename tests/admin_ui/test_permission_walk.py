@@ -37,7 +37,8 @@ REFUSED = (403, 405)
 # Pages that only show something (a POST is answered as a GET): the database comparison covers them.
 READ_ONLY_PAGES = {"runbook"}
 # Staff pages an operator may post to (their own tests cover what they do): the kill switch and the dry run.
-OPERATOR_PAGES = {"backend-pause", "backend-resume", "backend-dry-run", "integration_outboxevent_replay",
+OPERATOR_PAGES = {"backend-pause", "backend-resume", "backend-dry-run", "backend-sync-diff",
+                  "integration_outboxevent_replay",
                   "integration_outboxevent_discard", "integration_conflict_resolve"}
 
 
