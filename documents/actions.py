@@ -124,6 +124,34 @@ def request_quote(order: Order, *, actor: Actor, valid_until: date | None = None
     raise failure
 
 
+def request_return_document(shipment, *, actor: Actor) -> Document:
+    """The return document of one return movement (the goods that came back, by quantity), rendered here and
+    attached to the deal; the same movement's document is returned instead of a second one."""
+    from .returns import return_line_amounts
+
+    if not shipment.is_return:
+        raise InvalidInput(_("the movement is a shipment, not a return"), field="shipment")
+    with transaction.atomic():
+        order = lock_order(shipment.order_id)
+        existing = Document.objects.filter(shipment=shipment, kind=Document.Kind.RETURN).exclude(
+            status=Document.Status.FAILED).first()
+        if existing is not None:
+            return existing
+        totals = sum_amounts(amounts for _, amounts in return_line_amounts(shipment))
+        document = Document.objects.create(
+            order=order, kind=Document.Kind.RETURN, shipment=shipment, total=totals.total, vat_total=totals.vat,
+            number=shipment.number, requested_by=actor.label[:255],
+        )
+        try:
+            with transaction.atomic():
+                _issue_here(document)
+            return document
+        except MissingRequisites as exc:
+            failure = exc
+            Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=str(exc.message))
+    raise failure
+
+
 def request_document(order: Order, kind: str, *, actor: Actor, upd_status: int | None = None,
                      valid_until: date | None = None) -> Document:
     """Ask for a document of the order; the open request of the same kind is returned instead of a second one.

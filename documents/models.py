@@ -44,6 +44,10 @@ class Document(models.Model):
     pdf = models.FileField(_("PDF"), upload_to="documents/%Y/%m/", blank=True)
     crm_file_uuid = models.CharField(_("amoCRM file uuid"), max_length=64, blank=True)
     error = models.TextField(_("error"), blank=True)
+    shipment = models.ForeignKey(
+        "orders.Shipment", verbose_name=_("return movement"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="documents", help_text=_("A return document: the goods that came back, by quantity."),
+    )
     valid_until = models.DateField(
         _("valid until"), null=True, blank=True, help_text=_("A quote: the offer and its prices hold until then.")
     )

@@ -215,7 +215,12 @@ def build_context(document: Document, *, supplier: Supplier | None = None) -> di
     supplier = supplier or get_supplier(needs_bank=document.kind == Document.Kind.INVOICE)
     issued_on = document.issued_on or timezone.localdate()
     number = document.number or order.erp_number or str(order.pk)
-    amounts = order_line_amounts(order)
+    if document.kind == Document.Kind.RETURN and document.shipment_id:
+        from .returns import return_line_amounts
+
+        amounts = return_line_amounts(document.shipment)  # what came back, not the whole order
+    else:
+        amounts = order_line_amounts(order)
     totals = compute_totals(amounts)
     currency_name, currency_code = CURRENCIES.get(order.currency, (order.currency, ""))
     quote = document.kind == Document.Kind.QUOTE
