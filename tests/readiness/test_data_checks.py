@@ -37,11 +37,13 @@ def test_counterparties_need_valid_inn_and_kpp_by_legal_form():
     bad_checksum = Counterparty.objects.create(kind="legal", name="ООО Опечатка", inn="7707083894", kpp="773601001")
     Counterparty.objects.create(kind="entrepreneur", name="ИП Короткий", inn="7707083893")  # 10 digits: an ИП has 12
     Counterparty.objects.create(kind="individual", name="Иванов без связи")
+    wrong_number = Counterparty.objects.create(kind="individual", name="Сидоров с неверным номером")
+    Phone.objects.create(counterparty=wrong_number, number="12345")
 
     result = check("counterparties")
 
-    assert result.status == FAIL and result.count == 3
-    assert labels(result) == {"ООО Опечатка", "ИП Короткий", "Иванов без связи"}
+    assert result.status == FAIL and result.count == 4
+    assert labels(result) == {"ООО Опечатка", "ИП Короткий", "Иванов без связи", "Сидоров с неверным номером"}
     offender = next(o for o in result.offenders if o.label == "ООО Опечатка")
     assert "check digit" in offender.problem
     assert offender.url == reverse("admin:counterparties_counterparty_change", args=[bad_checksum.pk])
