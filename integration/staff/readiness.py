@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cache
 
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
@@ -90,6 +91,19 @@ class CheckSpec:
     run: Callable[[CheckResult], None]
 
 
+@cache
+def _change_url_pattern(model) -> str:
+    """The admin change URL of `model` with "{pk}" for the id ("" when not in the admin): one reverse() per
+    model, not per offender (a large catalog has tens of thousands)."""
+    sample = change_url(model(pk=0))
+    return sample.replace("/0/", "/{pk}/", 1) if sample else ""
+
+
+def admin_url(obj) -> str:
+    pattern = _change_url_pattern(type(obj)) if obj is not None and obj.pk is not None else ""
+    return pattern.format(pk=obj.pk) if pattern else ""
+
+
 def _label(obj) -> str:
     return str(obj)[:200]
 
@@ -126,7 +140,7 @@ def check_counterparties(result: CheckResult) -> None:
     rows = Counterparty.objects.filter(merged_into__isnull=True).order_by("pk")
     for row in rows.iterator(2000):
         result.checked += 1
-        url = change_url(row)
+        url = admin_url(row)
         try:
             clean = validate_requisites(row.kind, inn=row.inn, kpp=row.kpp, ogrn=row.ogrn,
                                         has_contact=row.pk in reachable if row.kind == row.Kind.INDIVIDUAL else None)
@@ -152,7 +166,7 @@ def suggest_domain(domain: str) -> str:
 def check_contacts(result: CheckResult) -> None:
     for phone in Phone.objects.select_related("counterparty").order_by("pk").iterator(2000):
         result.checked += 1
-        url = change_url(phone.counterparty)
+        url = admin_url(phone.counterparty)
         label = f"{_label(phone.counterparty)}: {phone.number}"
         try:
             normal = normalize_phone(phone.number)
@@ -163,7 +177,7 @@ def check_contacts(result: CheckResult) -> None:
             result.add(Offender(label, _("The phone is not in E.164."), url, normal))
     for email in Email.objects.select_related("counterparty").order_by("pk").iterator(2000):
         result.checked += 1
-        url = change_url(email.counterparty)
+        url = admin_url(email.counterparty)
         label = f"{_label(email.counterparty)}: {email.address}"
         try:
             normal = normalize_email(email.address)
@@ -199,7 +213,7 @@ def check_articles(result: CheckResult) -> None:
     seen: dict[str, list[Product]] = defaultdict(list)
     for product in Product.objects.filter(active=True).select_related("category").order_by("pk").iterator(2000):
         result.checked += 1
-        url = change_url(product)
+        url = admin_url(product)
         article = product.article.strip()
         if not article:
             result.add(Offender(_label(product), _("The product has no article."), url))
@@ -215,7 +229,7 @@ def check_articles(result: CheckResult) -> None:
         if len(products) > 1:
             for product in products:
                 result.add(Offender(_label(product), _("The article repeats another product's: %(others)s.") % {
-                    "others": ", ".join(p.article for p in products if p.pk != product.pk)}, change_url(product)))
+                    "others": ", ".join(p.article for p in products if p.pk != product.pk)}, admin_url(product)))
 
 
 # 4. Units and packs: ОКЕИ codes, pack factors > 0, unique barcodes, packs consistent with the base unit.
@@ -223,17 +237,17 @@ def check_units_and_packs(result: CheckResult) -> None:
     for unit in Unit.objects.order_by("pk"):
         result.checked += 1
         if not OKEI_RE.match(unit.okei_code or ""):
-            result.add(Offender(_label(unit), _("The unit has no valid OKEI code (3 digits)."), change_url(unit)))
+            result.add(Offender(_label(unit), _("The unit has no valid OKEI code (3 digits)."), admin_url(unit)))
     bad_unit_products = Product.objects.filter(active=True).exclude(unit__okei_code__regex=OKEI_RE.pattern)
     for product in bad_unit_products.order_by("pk")[:MAX_OFFENDERS]:
-        result.add(Offender(_label(product), _("The base unit has no OKEI code."), change_url(product)))
+        result.add(Offender(_label(product), _("The base unit has no OKEI code."), admin_url(product)))
     owners: dict[str, set[str]] = defaultdict(set)
     for value, article in Barcode.objects.filter(active=True).values_list("value", "product__article"):
         owners[value].add(article)
     packs = Pack.objects.filter(active=True, product__active=True).select_related("product", "unit").order_by("pk")
     for pack in packs.iterator(2000):
         result.checked += 1
-        url = change_url(pack.product)
+        url = admin_url(pack.product)
         label = f"{_label(pack.product)}: {pack}"
         if pack.factor is None or pack.factor <= 0:
             result.add(Offender(label, _("The pack's factor must be greater than zero."), url))
@@ -263,14 +277,14 @@ def check_vat_and_currency(result: CheckResult) -> None:
     result.checked += Product.objects.filter(active=True).count()
     for product in products.iterator(2000):
         result.add(Offender(_label(product), _("VAT rate “%(rate)s” is not among the allowed (%(allowed)s).") % {
-            "rate": product.vat_rate, "allowed": ", ".join(sorted(allowed))}, change_url(product)))
+            "rate": product.vat_rate, "allowed": ", ".join(sorted(allowed))}, admin_url(product)))
     for price_list in PriceList.objects.order_by("pk"):
         result.checked += 1
         if not CURRENCY_RE.match(price_list.currency or ""):
             prices = ProductPrice.objects.filter(price_list=price_list, active=True).count()
             result.add(Offender(_label(price_list), _("The currency “%(currency)s” is not an ISO 4217 code; "
                                                       "%(prices)s price(s) have no currency.")
-                                % {"currency": price_list.currency, "prices": prices}, change_url(price_list)))
+                                % {"currency": price_list.currency, "prices": prices}, admin_url(price_list)))
 
 
 # 6. Price lists and segments.
@@ -283,19 +297,19 @@ def check_price_lists_and_segments(result: CheckResult) -> None:
         result.checked += 1
         if price_list.pk not in used and price_list != default:
             result.add(Offender(_label(price_list), _("The price list is tied to no client segment."),
-                                change_url(price_list), severity=WARN))
+                                admin_url(price_list), severity=WARN))
     no_segment = Counterparty.objects.filter(merged_into__isnull=True, segment__isnull=True).order_by("pk")
     result.checked += Counterparty.objects.filter(merged_into__isnull=True).count()
     problem = (_("No segment: buys at the default price list “%(name)s”.") % {"name": default.name} if default
                else _("No segment, and no price list is marked as the default."))
     for row in no_segment.iterator(2000):
-        result.add(Offender(_label(row), problem, change_url(row), severity=WARN if default else FAIL))
+        result.add(Offender(_label(row), problem, admin_url(row), severity=WARN if default else FAIL))
     for segment in Segment.objects.select_related("price_list").order_by("pk"):
-        priced = ProductPrice.objects.filter(product=OuterRef("pk"), price_list=segment.price_list, active=True)
-        missing = Product.objects.filter(active=True).exclude(Exists(priced)).order_by("pk")
+        priced = ProductPrice.objects.filter(price_list=segment.price_list, active=True).values("product_id")
+        missing = Product.objects.filter(active=True).exclude(pk__in=priced).order_by("pk")  # a hashed NOT IN
         for product in missing.iterator(2000):
             result.add(Offender(_label(product), _("No price in the list “%(list)s” of the segment “%(segment)s”.")
-                                % {"list": segment.price_list.name, "segment": segment.name}, change_url(product)))
+                                % {"list": segment.price_list.name, "segment": segment.name}, admin_url(product)))
 
 
 DATA_CHECKS = (

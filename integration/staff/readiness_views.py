@@ -46,12 +46,13 @@ def readiness_view(request):
     if not can_view_readiness(request.user):
         raise PermissionDenied
     results = _stored_results() if request.GET.get("stored") else None
+    run_at = last_run().created_at if results is not None else timezone.now()
     if results is None:
         results = run_readiness(user=request.user)
     context = {
         **admin.site.each_context(request), "title": _("Launch readiness"), "results": results,
         "overall": overall(results), "may_acknowledge": can_acknowledge(request.user),
-        "settled": sum(1 for r in results if r.settled), "run_at": timezone.now(),
+        "settled": sum(1 for r in results if r.settled), "run_at": run_at,
     }
     return TemplateResponse(request, "staff/readiness.html", context)
 

@@ -106,3 +106,16 @@ def test_the_command_prints_json_and_fails_while_a_check_fails(broken):
     out = io.StringIO()
     call_command("readiness", "--check", "articles", stdout=out)
     assert "[PASS] articles" in out.getvalue() and "overall: pass" in out.getvalue()
+
+
+def test_the_start_page_opens_the_last_stored_run_without_running_the_checks_again(client, broken):
+    logged_in(client, AUDITOR_GROUP)
+    client.get(PAGE)
+    Counterparty.objects.create(kind="legal", name="ООО Вторая", inn="1234567890", kpp="773601001")
+
+    index = client.get("/admin/").content.decode()
+    stored = client.get(PAGE + "?stored=1").content.decode()
+
+    assert f'href="{PAGE}?stored=1"' in index
+    assert ReadinessRun.objects.count() == 1 and "ООО Вторая" not in stored  # the stored run, as it was
+    assert "ООО Вторая" in client.get(PAGE).content.decode() and ReadinessRun.objects.count() == 2
