@@ -67,3 +67,13 @@ def test_a_quote_cannot_hold_until_the_past_and_only_a_quote_has_a_validity(mana
     assert late.status_code == 400 and list(late.json()["errors"]) == ["valid_until"]
     assert invoice.status_code == 400 and list(invoice.json()["errors"]) == ["valid_until"]
     assert not Document.objects.exists()
+
+
+def test_a_quote_without_our_requisites_is_refused_on_supplier_and_kept_as_failed(manager, shop, deal):  # noqa: F811
+    lead = deal()
+    manager.put(f"{BASE}/leads/{lead}/order", {"lines": [{"product": shop["saw"].pk, "quantity": "1"}]})
+
+    response = manager.post(f"{BASE}/leads/{lead}/documents", {"kind": "quote"})
+
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["supplier"]
+    assert Document.objects.get().status == Document.Status.FAILED
