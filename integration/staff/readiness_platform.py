@@ -11,21 +11,21 @@ from django.utils.translation import gettext_lazy
 
 from documents.errors import MissingRequisites
 from documents.supplier import get_supplier
+from integration import connectors
 from integration.errors import IntegrationError
 from integration.models import Backend
 
 from .dashboard import token_deadlines
 from .links import change_url
-from .mirrored import ERP_KINDS
 from .readiness import WARN, CheckResult, CheckSpec, Offender
 
 
 def _crm() -> Backend | None:
-    return Backend.objects.filter(kind=Backend.Kind.AMOCRM, active=True).order_by("pk").first()
+    return connectors.active_crm()
 
 
 def _erp() -> Backend | None:
-    return Backend.objects.filter(kind__in=ERP_KINDS, active=True).order_by("pk").first()
+    return connectors.active_erp()
 
 
 @cache
