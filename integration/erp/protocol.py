@@ -8,7 +8,7 @@ The ERP-agnostic importers (integration/erp/importers/) need nothing else from a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -38,11 +38,14 @@ class ErpAdapter(Protocol):
 
     def iter_categories(self) -> Iterator[ErpCategory]: ...
 
-    def iter_product_pages(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
-        """Goods and services, archived ones included (archived=True)."""
+    def iter_product_pages(self, *, since: datetime | None = None,
+                           on_size: Callable[[int], None] | None = None) -> Iterator[list[ErpProduct]]:
+        """Goods and services, archived ones included (archived=True); `on_size(n)` for each listing whose
+        size the ERP tells (progress), when it does."""
         ...
 
-    def iter_bundles(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
+    def iter_bundles(self, *, since: datetime | None = None,
+                     on_size: Callable[[int], None] | None = None) -> Iterator[list[ErpProduct]]:
         """Kits (kind "kit") with their components."""
         ...
 

@@ -55,11 +55,11 @@ class TypedErp:
     def iter_warehouses(self):
         yield ErpWarehouse("w-main", "Основной склад", code="main")
 
-    def iter_product_pages(self, *, since=None):
+    def iter_product_pages(self, *, since=None, on_size=None):
         yield RecordPage([product("p-00001", "DR-1"), product("p-00002", "SW-2", price="250.50")],
                          rejected=["product p-00003: unit u-box is unknown"])
 
-    def iter_bundles(self, *, since=None):
+    def iter_bundles(self, *, since=None, on_size=None):
         yield [product("k-00001", "KIT-1", kind="kit", price="300.00",
                        components=[ErpKitComponent("p-00001", Decimal("2"))])]
 

@@ -34,7 +34,7 @@ from integration.erp.protocol import ErpAdapter
 from integration.erp.types import ErpProduct, rejected_of
 from integration.models import Backend, Binding, SyncRun
 from integration.overrides import Pins, load_pins
-from integration.progress import step
+from integration.progress import Total, step
 from integration.syncruns import sync_run
 
 logger = logging.getLogger(__name__)
@@ -478,9 +478,9 @@ class ProductWriter:
         )
 
 
-def _progress(progress: Callable | None, done: int) -> None:
+def _progress(progress: Callable | None, done: int, total: Total | None = None) -> None:
     if progress is not None:
-        progress(done)
+        progress(done, total.value if total is not None and total.value else None)
 
 
 def run_pages(
@@ -489,6 +489,7 @@ def run_pages(
     run: SyncRun,
     progress: Callable | None,
     done: int = 0,
+    total: Total | None = None,
 ) -> int:
     for page in pages:
         write(page)
@@ -497,7 +498,7 @@ def run_pages(
         run.save(
             update_fields=["created", "updated", "unchanged", "skipped", "failed", "details", "heartbeat_at"]
         )
-        _progress(progress, done)
+        _progress(progress, done, total)
     return done
 
 
@@ -514,9 +515,12 @@ def sync_catalog(backend: Backend, *, full: bool = False, dry_run: bool = False,
         refs.sync_warehouses()
         writer = ProductWriter(backend, run, refs, dry_run=dry_run or backend.dry_run)
         step("products")
-        done = run_pages(adapter.iter_product_pages(since=since), writer.write_page, run, progress)
+        total = Total()  # products, services and kits: each listing's size as its first page arrives
+        done = run_pages(adapter.iter_product_pages(since=since, on_size=total.add), writer.write_page, run,
+                         progress, total=total)
         step("bundles")
-        run_pages(adapter.iter_bundles(since=since), writer.write_page, run, progress, done)
+        run_pages(adapter.iter_bundles(since=since, on_size=total.add), writer.write_page, run, progress, done,
+                  total=total)
         if since is None and not writer.dry_run:
             run.details["archived_missing"] = writer.archive_unseen()
         run.details["rows_written"] = writer.rows_written

@@ -95,8 +95,8 @@ class MoySkladAdapter:
                 f"entity/{kind}", {"filter": _join(_since_filter(since), BOTH_ARCHIVED)}, on_size=on_size
             )
 
-    def iter_product_pages(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
-        for page in self.iter_product_rows(since=since):
+    def iter_product_pages(self, *, since: datetime | None = None, on_size=None) -> Iterator[list[ErpProduct]]:
+        for page in self.iter_product_rows(since=since, on_size=on_size):
             yield mapped_page(page, lambda row: [mappers.product(row)])
 
     def iter_bundle_rows(self, *, since: datetime | None = None, on_size=None) -> Iterator[list[dict]]:
@@ -108,8 +108,8 @@ class MoySkladAdapter:
             on_size=on_size,
         )
 
-    def iter_bundles(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
-        for page in self.iter_bundle_rows(since=since):
+    def iter_bundles(self, *, since: datetime | None = None, on_size=None) -> Iterator[list[ErpProduct]]:
+        for page in self.iter_bundle_rows(since=since, on_size=on_size):
             yield mapped_page(page, lambda row: [mappers.product(row, kind="kit")])
 
     def fetch_product(self, kind: str, erp_id: str) -> ErpProduct:

@@ -111,11 +111,12 @@ class OneCAdapter:
                                            filter="IsFolder eq true"):
             yield from (mappers.category(row) for row in page)
 
-    def iter_product_pages(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
-        """Goods and services (kits come from iter_bundles); marked for deletion = archived; `since` ignored."""
+    def iter_product_pages(self, *, since: datetime | None = None, on_size=None) -> Iterator[list[ErpProduct]]:
+        """Goods and services (kits come from iter_bundles); marked for deletion = archived; `since` ignored;
+        no `on_size` (the total would cost a $count request per listing)."""
         yield from self._products("ТипНоменклатуры ne 'Набор'")
 
-    def iter_bundles(self, *, since: datetime | None = None) -> Iterator[list[ErpProduct]]:
+    def iter_bundles(self, *, since: datetime | None = None, on_size=None) -> Iterator[list[ErpProduct]]:
         if not self.profile.kits:
             return
         components: dict[str, list[ErpKitComponent]] = {}
