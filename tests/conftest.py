@@ -17,3 +17,14 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def on_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _language_left_as_found():
+    """Requests made in the test's thread (Django's test client, a live server in-thread) activate a language
+    (LocaleMiddleware); the next test in the same process expects the default, whatever ran before it."""
+    from django.utils import translation
+
+    language = translation.get_language()
+    yield
+    translation.activate(language) if language else translation.deactivate_all()

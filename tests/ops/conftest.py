@@ -13,16 +13,6 @@ from integration.sandbox.process import start_sandbox
 PASSWORD = "ops-pass-123"
 
 
-@pytest.fixture(autouse=True)
-def _language_left_as_found():
-    """Requests made in this thread activate a language (LocaleMiddleware); later modules expect the default."""
-    from django.utils import translation
-
-    language = translation.get_language()
-    yield
-    translation.activate(language) if language else translation.deactivate_all()
-
-
 @pytest.fixture(scope="package")
 def moysklad():
     sandbox = start_sandbox("moysklad", seed="demo")
