@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from integration.crypto import check_keys, development_key
+from integration.public_url import PublicUrlError, check_public_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"
@@ -111,13 +112,14 @@ DATABASES = {
         conn_health_checks=True,  # a kept connection the database dropped (a restart) is replaced, not used
     )
 }
+AMOERP_SQLITE_OPTIONS = {
+    "timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web + workers on one SQLite file: a write transaction takes the lock when it begins
     # (IMMEDIATE) and waits for it up to the timeout, instead of failing "database is locked" when a reader
     # upgrades to a writer; WAL lets readers go on meanwhile.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        timeout=30, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-    )
+    DATABASES["default"].setdefault("OPTIONS", {}).update(AMOERP_SQLITE_OPTIONS)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -179,6 +181,20 @@ if os.environ.get("REDIS_URL"):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
 
+# Where amoCRM and the ERP reach us (webhooks): required in production; a loopback address is refused when
+# webhooks are registered (integration.public_url).
+AMOERP_PUBLIC_URL = os.environ.get("AMOERP_PUBLIC_URL", "http://127.0.0.1:8000" if DEBUG else "")
+if not DEBUG:
+    if not AMOERP_PUBLIC_URL:
+        raise ImproperlyConfigured(
+            "AMOERP_PUBLIC_URL must be set when DEBUG is off (production mode): the https address amoCRM and the ERP "
+            "send webhooks to, e.g. https://amoerp.example.com"
+        )
+    try:
+        check_public_url(AMOERP_PUBLIC_URL, allow_loopback=True)
+    except PublicUrlError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
 # Integration settings.
 AMOERP = {
     "HTTP_TIMEOUT": float(os.environ.get("AMOERP_HTTP_TIMEOUT", "10")),
@@ -195,7 +211,8 @@ AMOERP = {
     # A handler running longer than this stops renewing its lease, so a stuck one is taken over (integration.leases).
     "HANDLER_MAX_SECONDS": int(os.environ.get("AMOERP_HANDLER_MAX_SECONDS", "900")),
     "STOCK_MAX_AGE_SECONDS": int(os.environ.get("AMOERP_STOCK_MAX_AGE_SECONDS", "60")),
-    "PUBLIC_URL": os.environ.get("AMOERP_PUBLIC_URL", "http://127.0.0.1:8000"),
+    "PUBLIC_URL": AMOERP_PUBLIC_URL,
+    "LOOPBACK_WEBHOOKS": DEBUG,  # webhooks may be registered to 127.0.0.1 (the sandboxes) only in DEBUG
     "REDIS_URL": os.environ.get("REDIS_URL", ""),
 }
 

@@ -14,13 +14,19 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.sandbox
 def test_demo_prepares_a_working_company_from_an_empty_database(tmp_path):
     db_file = tmp_path / "demo.sqlite3"
+    production = tmp_path / "production.sqlite3"  # the database DATABASE_URL names: the demo must leave it alone
+    with sqlite3.connect(production) as db:
+        db.execute("create table company_books (id integer)")
+    before = production.read_bytes()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(DEBUG="1", DATABASE_URL=f"sqlite:///{db_file}", MEDIA_ROOT=str(tmp_path / "media"))
+    env.update(DEBUG="1", DATABASE_URL=f"sqlite:///{production}", DEMO_DATABASE_URL=f"sqlite:///{db_file}",
+               MEDIA_ROOT=str(tmp_path / "media"))
     result = subprocess.run(
         [sys.executable, "manage.py", "demo", "--no-serve"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert production.read_bytes() == before
     with sqlite3.connect(db_file) as db:
         count = lambda table: db.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: E731
         assert count("catalog_product") >= 300

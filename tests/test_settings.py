@@ -37,6 +37,7 @@ def test_production_settings_pass_check_deploy():
         SECRET_KEY="k8#v2!pQz7@xL0m$Rt5^wYb3&Nc9*Ej4(Hs6)Ug1_Fd8+Ai2=Ko7-Jl5~Mn3|Bq9",
         ALLOWED_HOSTS="amoerp.example.com",
         AMOERP_ENCRYPTION_KEYS="Zm9yLXRoZS1kZXBsb3ktY2hlY2stb25seS0zMi1ieXQ=",
+        AMOERP_PUBLIC_URL="https://amoerp.example.com",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 
 from integration.amocrm import mappers as m
@@ -13,6 +12,7 @@ from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.deals import LEAD_FIELDS, lead_field_ids
 from integration.backends import ensure_webhook_secret
 from integration.models import Backend
+from integration.public_url import webhook_base
 from integration.secrets import mask_url
 
 WEBHOOK_EVENTS = ["add_lead", "update_lead", "status_lead", "add_company", "update_company", "add_contact",
@@ -22,14 +22,14 @@ COMPANY_FIELDS = [{"code": m.INN, "name": "ИНН", "type": "text", "sort": 510}
 
 
 def webhook_url(backend: Backend, public_url: str | None = None) -> str:
-    base = (public_url or settings.AMOERP["PUBLIC_URL"]).rstrip("/")
-    return base + reverse("amocrm:webhook", kwargs={"secret": backend.webhook_secret})
+    return webhook_base(public_url) + reverse("amocrm:webhook", kwargs={"secret": backend.webhook_secret})
 
 
 def prepare_account(backend: Backend, *, public_url: str | None = None, client: AmoCrmClient | None = None
                     ) -> dict[str, Any]:
     """Create the company (ИНН, КПП) and lead fields we need, subscribe our webhook, remember what amoCRM says
     about its webhooks (the dashboard shows a disabled one). Safe to run again."""
+    webhook_base(public_url)  # a loopback URL in production is refused before anything is changed
     client = client or AmoCrmClient(backend)
     company_fields = client.ensure_custom_fields("companies", COMPANY_FIELDS)
     prepare_catalog(backend, client=client)

@@ -48,7 +48,7 @@ def test_demo_serves_with_the_queue_worker(tmp_path):
     db_file = tmp_path / "demo.sqlite3"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(DEBUG="1", DATABASE_URL=f"sqlite:///{db_file}", MEDIA_ROOT=str(tmp_path / "media"),
+    env.update(DEBUG="1", DEMO_DATABASE_URL=f"sqlite:///{db_file}", MEDIA_ROOT=str(tmp_path / "media"),
                PYTHONUNBUFFERED="1", Q_WORKERS="1")
     proc = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.urls import reverse
 
 from integration.backends import ensure_webhook_secret
@@ -23,6 +22,7 @@ from integration.erp.moysklad.adapter import (
 )
 from integration.errors import PermanentError
 from integration.models import Backend
+from integration.public_url import webhook_base
 from integration.secrets import mask_url
 
 # (entityType, action) of entity/webhook: the catalog, the order flow, counterparties.
@@ -75,10 +75,7 @@ class WebhookSetup:
 
 
 def public_base(public_url: str | None = None) -> str:
-    base = (public_url or settings.AMOERP.get("PUBLIC_URL") or "").rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise PermanentError(f"public URL: {base!r} is not an http(s) URL (set AMOERP_PUBLIC_URL)")
-    return base
+    return webhook_base(public_url)
 
 
 def webhook_url(backend: Backend, public_url: str | None = None) -> str:

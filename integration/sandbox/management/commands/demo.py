@@ -1,7 +1,8 @@
 """`make demo`: one command from a fresh clone to a running platform with a demo company.
 
 The sandbox emulators keep their data in memory, so every start rebuilds the demo from scratch: a fresh
-SQLite database, the MoySklad and amoCRM sandboxes seeded with the demo company, then the real syncs.
+SQLite database of its own (`var/demo.sqlite3`, or DEMO_DATABASE_URL; never DATABASE_URL's), the MoySklad
+and amoCRM sandboxes seeded with the demo company, then the real syncs.
 """
 
 import os
@@ -10,10 +11,11 @@ import signal
 import time
 from pathlib import Path
 
+import dj_database_url
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from integration.errors import IntegrationError
@@ -89,13 +91,23 @@ class Command(BaseCommand):
         return Backend.objects.get(pk=erp.pk), Backend.objects.get(pk=crm.pk)
 
     def reset_database(self) -> None:
-        db = settings.DATABASES["default"]
-        if db["ENGINE"].endswith("sqlite3"):
-            connections.close_all()
-            path = Path(db["NAME"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
-                stale.unlink(missing_ok=True)  # a WAL left behind would be replayed into the new file
+        """Switch this process (and the processes it starts) to the demo's own database, then empty it: the
+        database DATABASE_URL names (production's) is never touched."""
+        url = os.environ.get("DEMO_DATABASE_URL") or f"sqlite:///{Path(settings.BASE_DIR) / 'var' / 'demo.sqlite3'}"
+        db = dj_database_url.parse(url, conn_max_age=0)
+        if not db["ENGINE"].endswith("sqlite3"):
+            raise CommandError(f"DEMO_DATABASE_URL: {url!r} is not a SQLite URL (the demo rebuilds its file on start)")
+        db.setdefault("OPTIONS", {}).update(settings.AMOERP_SQLITE_OPTIONS)
+        connections.close_all()
+        merged = {**settings.DATABASES["default"], **db}  # keeps Django's filled-in defaults (TEST, ATOMIC_…)
+        settings.DATABASES["default"].clear()
+        settings.DATABASES["default"].update(merged)
+        del connections["default"]
+        os.environ["DATABASE_URL"] = url
+        path = Path(db["NAME"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+            stale.unlink(missing_ok=True)  # a WAL left behind would be replayed into the new file
 
     def connect_moysklad(self, sandbox: SandboxProcess, base: str) -> Backend:
         backend = Backend.objects.create(
