@@ -1,8 +1,9 @@
 """The per-account request budget (amoCRM: 7 requests/s), shared by every process that talks to the account.
 
 A sliding window of grant times: the n-th request may start no earlier than `period` after the (n − limit)-th.
-We pace 7 per 1.05 s (reference §11: the server counts arrivals, so a client pacing at exactly 1.000 s meets
-429s through jitter). Backends: the database (a row per backend, updated under a row lock — PostgreSQL), Redis
+We pace 7 per 1.15 s (reference §11: the server counts arrivals, so a client pacing at exactly 1.000 s meets
+429s through jitter; on a loaded host a request granted on time may leave 100 ms late, squeezing the next
+window — seen with 3 processes × 3 threads on 2 cores). Backends: the database (a row per backend, updated under a row lock — PostgreSQL), Redis
 (`settings.AMOERP["REDIS_URL"]`, a Lua script), or a process-local window (SQLite, one process).
 """
 
@@ -19,19 +20,10 @@ from django.db import connection
 from integration.amocrm.models import RateWindow
 from integration.amocrm.sidetx import independent_atomic
 from integration.models import Backend
+from integration.ratelimit import next_grant
 
 DEFAULT_LIMIT = 7
-DEFAULT_PERIOD = 1.05
-
-
-def next_grant(grants: list[float], now: float, limit: int, period: float) -> tuple[float, list[float]]:
-    """When the next request may start, and the window to store (sorted, at most `limit` entries)."""
-    start = now
-    if grants:
-        start = max(start, grants[-1])
-    if len(grants) >= limit:
-        start = max(start, grants[-limit] + period)
-    return start, (grants + [start])[-limit:]
+DEFAULT_PERIOD = 1.15
 
 
 class Limiter(Protocol):
@@ -105,9 +97,9 @@ class RedisLimiter:
     server's clock, so hosts' clocks don't matter)."""
 
     def __init__(self, backend: Backend, url: str, limit: int = DEFAULT_LIMIT, period: float = DEFAULT_PERIOD):
-        import redis  # only needed when REDIS_URL is configured (the same package django-q2's Redis broker uses)
+        from integration.redis_client import redis_client
 
-        self.client = redis.Redis.from_url(url)
+        self.client = redis_client(url)
         self.script = self.client.register_script(REDIS_SCRIPT)
         self.key = f"amoerp:amocrm:rate:{backend.pk}"
         self.limit, self.period = limit, period

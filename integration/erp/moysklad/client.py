@@ -2,10 +2,10 @@
 
 - Bearer token from `backend.credentials["token"]` (or Basic from login/password).
 - `Accept-Encoding: gzip` on every request (MoySklad answers 415 without it).
-- A client-side limiter shared by every client of the same account in this process: a token bucket a
-  little under MoySklad's 45 units / 3 s (full stock reports weigh 5) and at most 5 requests in flight,
-  so normal running never sees a 429. A 429 still happens when other processes share the account:
-  we wait `X-Lognex-Retry-After` and retry.
+- A client-side limiter shared by every process and host using the same account (integration.erp.moysklad.
+  ratelimit): a little under MoySklad's 45 units / 3 s (full stock reports weigh 5) and at most 5 requests in
+  flight, so normal running never sees a 429. On a 429 (another program using the account) we wait
+  `X-Lognex-Retry-After` and retry.
 - Reads are retried on 5xx / timeouts / connection errors with exponential backoff; a create is only
   retried when it carries a `syncId` (MoySklad returns the existing object on a repeat).
 - 4xx → PermanentError with MoySklad's error text; exhausted retries → RetryableError.
@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import base64
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ import requests
 from django.conf import settings
 from django.db import connection
 
+from integration.erp.moysklad.ratelimit import limiter_for
 from integration.errors import PermanentError, RetryableError
 from integration.http import build_session
 from integration.models import Backend
@@ -33,55 +33,6 @@ from integration.models import Backend
 API_PATH = "/api/remap/1.2"
 HEAVY = ("/report/stock/all", "/report/stock/bystore")
 PAGE_LIMIT = 1000
-
-
-class Limiter:
-    """A weighted token bucket plus a semaphore for parallel requests, shared across threads."""
-
-    def __init__(self, capacity: float, window: float, parallel: int):
-        self.capacity = capacity
-        self.rate = capacity / window
-        self.tokens = capacity
-        self.stamp = time.monotonic()
-        self.lock = threading.Lock()
-        self.slots = threading.BoundedSemaphore(parallel)
-
-    def acquire(self, weight: int) -> None:
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= weight:
-                    self.tokens -= weight
-                    return
-                wait = (weight - self.tokens) / self.rate
-            time.sleep(wait)
-
-    def penalise(self, seconds: float) -> None:
-        """The server said wait: empty the bucket so every thread waits too."""
-        with self.lock:
-            self.tokens = min(self.tokens, -seconds * self.rate)
-
-
-_limiters: dict[tuple[str, str], Limiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def limiter_for(backend: Backend) -> Limiter:
-    options = backend.settings or {}
-    key = (backend.base_url, str((backend.credentials or {}).get("login") or backend.pk))
-    with _limiters_lock:
-        limiter = _limiters.get(key)
-        if limiter is None:
-            # 42 of 45 units: our clock and MoySklad's never tick exactly together.
-            limiter = Limiter(
-                float(options.get("rate_capacity", 42)),
-                float(options.get("rate_window", 3.0)),
-                int(options.get("max_parallel", 5)),
-            )
-            _limiters[key] = limiter
-        return limiter
 
 
 def api_root(base_url: str) -> str:
@@ -155,8 +106,8 @@ class MoySkladClient:
         attempts = self.read_attempts if retry else 1
         attempt = waits_429 = 0
         while True:
-            self.limiter.acquire(weight)
-            with self.limiter.slots:
+            with self.limiter.slot():  # a slot first: the request leaves as soon as its rate grant comes due
+                self.limiter.acquire(weight)
                 try:
                     response = self.session.request(
                         method, url, params=params, json=json, allow_redirects=allow_redirects, stream=stream

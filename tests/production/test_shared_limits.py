@@ -1,0 +1,82 @@
+"""The per-account request budgets are shared by every process (PostgreSQL by default, Redis with REDIS_URL):
+3 processes × 3 threads pushing at once through the real clients keep amoCRM at ≤ 7 requests in any second
+and MoySklad at ≤ 45 units in any 3 s, and meet no 429 (the sandboxes enforce both limits)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from integration.models import Backend
+from tests.amocrm.conftest import connect_backend
+from tests.production.conftest import child_env
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def push(kind: str, backend: Backend, total: int, tmp_path: Path, **env: str) -> tuple[list[dict], int]:
+    """3 processes send `total` requests together; returns every request sent (time, weight) and the 429s seen."""
+    go = tmp_path / f"{kind}.go"
+    logs = [tmp_path / f"{kind}-{i}.jsonl" for i in range(3)]
+    children = [subprocess.Popen([sys.executable, "-m", "tests.production.push_requests", kind, str(backend.pk),
+                                  str(total // 3), str(go), str(log)], cwd=ROOT, env=child_env(**env))
+                for log in logs]
+    deadline = time.monotonic() + 60
+    while not all(Path(f"{log}.ready").exists() for log in logs):
+        assert time.monotonic() < deadline and all(c.poll() is None for c in children), "a child did not start"
+        time.sleep(0.05)
+    go.touch()  # all three start sending at once
+    for child in children:
+        assert child.wait(timeout=120) == 0
+    sent, rejected = [], 0
+    for log in logs:
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        rejected += rows[-1]["http_429"]
+        sent += rows[:-1]
+    return sorted(sent, key=lambda r: r["t"]), rejected
+
+
+def busiest(sent: list[dict], window: float) -> int:
+    """The most units sent within any `window` seconds."""
+    best = 0
+    for i, first in enumerate(sent):
+        best = max(best, sum(r["w"] for r in sent[i:] if r["t"] < first["t"] + window))
+    return best
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def store(request) -> dict[str, str]:
+    """Where the shared windows live: the environment of the pushing processes."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        return {"REDIS_URL": url}
+    return {}
+
+
+def test_amocrm_three_processes_share_7_per_second(amo_sandbox_module, store, tmp_path):
+    amo_sandbox_module.reset()
+    backend = connect_backend(amo_sandbox_module)
+    sent, rejected = push("amocrm", backend, 30, tmp_path, **store)
+    assert len(sent) >= 30
+    assert busiest(sent, 1.0) <= 7
+    assert rejected == 0
+    assert amo_sandbox_module.control("stats", method="GET")["counters"].get("http_429", 0) == 0
+
+
+def test_moysklad_three_processes_share_45_per_3_seconds(ms_sandbox_module, store, tmp_path):
+    ms_sandbox_module.reset()
+    ms_sandbox_module.control("seed", {"dataset": "demo"})
+    backend = Backend.objects.create(name="moysklad", kind=Backend.Kind.MOYSKLAD,
+                                     base_url=ms_sandbox_module.url + "/api/remap/1.2",
+                                     credentials={"token": "sandbox-token"})
+    sent, rejected = push("moysklad", backend, 120, tmp_path, **store)
+    assert len(sent) >= 120
+    assert busiest(sent, 3.0) <= 45
+    assert sum(r["w"] for r in sent) > 3 * 45  # long enough to fill several windows
+    requests = ms_sandbox_module.control("stats", method="GET")["requests"]
+    assert rejected == 0
+    assert requests.get("429_rate", 0) == 0 and requests.get("429_parallel", 0) == 0
