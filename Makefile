@@ -20,15 +20,16 @@ $(STAMP): pyproject.toml
 demo: venv
 	DEBUG=1 $(PY) manage.py $(if $(filter 1c,$(ERP)),demo_onec,demo)
 
-## make test — the whole suite on a throwaway PostgreSQL cluster
+## make test — the whole suite on a throwaway PostgreSQL cluster and a throwaway Redis
 test: venv
 	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv --verbosity 0
 	tests/ensure_chromium.sh
-	tests/with_postgres.sh $(PY) -m tests.run_suite
+	tests/ensure_redis.sh
+	tests/with_postgres.sh tests/with_redis.sh $(PY) -m tests.run_suite
 
 ## make bench [BENCH=name] — one JSON line per scenario
 bench: venv
-	tests/with_postgres.sh $(PY) -m tests.bench $(BENCH)
+	tests/with_postgres.sh tests/with_redis.sh $(PY) -m tests.bench $(BENCH)
 
 ## make pilot [PILOT_ARGS="--days 1 --faults none"] — a simulated week of trading with faults, then the audit
 PILOT_ARGS ?= --days 7 --managers 20 --deals-per-day 60 --faults standard

@@ -177,9 +177,13 @@ Q_CLUSTER = {
     "label": "Django Q2",
     "orm": "default",
 }
-if os.environ.get("REDIS_URL"):
-    Q_CLUSTER.pop("orm")
-    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+# The broker stays the ORM (PostgreSQL) even with Redis: an enqueue is atomic with the business write and a task
+# survives a crash (docs/deploy.md, "Why the ORM broker"). REDIS_URL moves the cache there — and with it django-q2's
+# cluster stats (qmonitor, /health/), which need a cache every process shares — and the rate limiters.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "amoerp"}}
 
 # Where amoCRM and the ERP reach us (webhooks): required in production; a loopback address is refused when
 # webhooks are registered (integration.public_url).
@@ -213,7 +217,7 @@ AMOERP = {
     "STOCK_MAX_AGE_SECONDS": int(os.environ.get("AMOERP_STOCK_MAX_AGE_SECONDS", "60")),
     "PUBLIC_URL": AMOERP_PUBLIC_URL,
     "LOOPBACK_WEBHOOKS": DEBUG,  # webhooks may be registered to 127.0.0.1 (the sandboxes) only in DEBUG
-    "REDIS_URL": os.environ.get("REDIS_URL", ""),
+    "REDIS_URL": REDIS_URL,
 }
 
 # Webhook URLs carry their secret in the path: every handler masks it (runserver's request line, django.request's

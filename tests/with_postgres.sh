@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run a command against a throwaway PostgreSQL cluster: initdb + pg_ctl in a temp dir on a free port.
 # The cluster is owned by the `postgres` user when we are root (initdb refuses root), and it is stopped
-# on exit, even when the command fails. Without PostgreSQL binaries it falls back to SQLite.
+# on exit, even when the command fails. Without PostgreSQL binaries it falls back to SQLite (with CI=true it fails).
 set -u
 
 find_bindir() {
@@ -13,6 +13,11 @@ find_bindir() {
 
 BINDIR=$(find_bindir)
 if [ -z "$BINDIR" ]; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "amoerp: no PostgreSQL server binaries found and CI=true: refusing to fall back to SQLite." >&2
+    echo "amoerp: install them with 'apt-get install postgresql' (Debian)." >&2
+    exit 1
+  fi
   echo "amoerp: no PostgreSQL server binaries found; install them with 'apt-get install postgresql' (Debian)."
   echo "amoerp: falling back to SQLite; PostgreSQL-only tests will be skipped."
   export DATABASE_URL="sqlite:///$(mktemp -d)/test.sqlite3"
