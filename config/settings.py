@@ -74,6 +74,7 @@ if DEBUG:  # development tools (sandboxes, demo, pilot): never in production, no
     INSTALLED_APPS.append("integration.sandbox.apps.SandboxConfig")
 
 MIDDLEWARE = [
+    "integration.log_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "integration.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -222,20 +223,28 @@ AMOERP = {
 
 # Webhook URLs carry their secret in the path: every handler masks it (runserver's request line, django.request's
 # "Not Found: /hooks/…"). gunicorn's access log: run it with --logger-class integration.access_log.MaskingLogger.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")  # "json": one JSON object per line with the context ids
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT: {LOG_FORMAT!r} is not 'plain' or 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "mask_secrets": {"()": "integration.secrets.MaskSecretsFilter"},
+        "context": {"()": "integration.log_context.ContextFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "integration.log_context.JsonFormatter"},
         "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
-        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["mask_secrets"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT if LOG_FORMAT == "json" else "plain",
+                    "filters": ["mask_secrets", "context"]},
+        "django.server": {"class": "logging.StreamHandler",
+                          "formatter": "json" if LOG_FORMAT == "json" else "django.server",
+                          "filters": ["mask_secrets", "context"]},
         "mail_admins": {"level": "ERROR", "filters": ["require_debug_false", "mask_secrets"],
                         "class": "django.utils.log.AdminEmailHandler"},
     },
@@ -295,3 +304,27 @@ AXES_COOLOFF_TIME = int(os.environ.get("AMOERP_LOGIN_LOCKOUT_MINUTES", "15")) / 
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "integration.throttling.client_ip"
+
+# --- Health and metrics (integration.health, integration.metrics) ---------------------------------------------
+AMOERP_HEALTH = {
+    # /health/ fails when the oldest due outbox event or webhook, or a schedule, waits longer than this.
+    "QUEUE_MAX_AGE_SECONDS": int(os.environ.get("AMOERP_HEALTH_QUEUE_MAX_AGE", "300")),
+    # … or when a backend's last successful sync of a kind is older than this (the nightly ones: 26 h).
+    "SYNC_MAX_AGE_SECONDS": int(os.environ.get("AMOERP_HEALTH_SYNC_MAX_AGE", "93600")),
+}
+AMOERP_METRICS = {
+    "TOKEN": os.environ.get("AMOERP_METRICS_TOKEN", ""),  # Prometheus sends `Authorization: Bearer <token>`
+    # … or scrapes from these networks. Not loopback by default in production: behind a proxy on the same host
+    # every visitor would come from 127.0.0.1.
+    "ALLOW": env_list("AMOERP_METRICS_ALLOW", "127.0.0.1/32,::1/128" if DEBUG else ""),
+}
+# Monitoring talks to the app directly, over plain HTTP: these two are not redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+# django-prometheus: HTTP metrics around every middleware (the "after" one before axes, which must stay last),
+# database metrics through its wrapping engine. Multiprocess mode: PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py).
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = ["django_prometheus.middleware.PrometheusBeforeMiddleware", *MIDDLEWARE[:-1],
+              "django_prometheus.middleware.PrometheusAfterMiddleware", MIDDLEWARE[-1]]
+_engine = DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+if _engine in {"postgresql", "sqlite3"}:
+    DATABASES["default"]["ENGINE"] = f"django_prometheus.db.backends.{_engine}"

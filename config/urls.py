@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from integration import connectors
+from integration.health import health
+from integration.metrics import metrics
 
 urlpatterns = [
     path("admin/", include("integration.staff.urls")),  # staff pages: runbook, kill switch, dry run
@@ -15,6 +17,8 @@ urlpatterns = [
     path("widget-demo/", include("integration.widget.demo_urls")),  # DEBUG or AMOERP_WIDGET["DEMO_PAGE"] only
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("health/", health, name="health"),
+    path("metrics", metrics, name="metrics"),
 ]
 
 handler500 = "integration.unavailable.server_error"

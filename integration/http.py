@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
 
-from . import journal
+from . import journal, metrics
 from .errors import BackendPaused, PermanentError, RetryableError
 from .models import Backend, JournalEntry
 
@@ -113,6 +113,7 @@ class JournalingAdapter(HTTPAdapter):
         self.backend = backend
         self.default_timeout = timeout
         self.allowed_hosts = allowed_hosts(backend) if backend is not None else None
+        self.metric_label = backend.name if backend is not None else ""
         super().__init__(**kwargs)
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
@@ -135,7 +136,9 @@ class JournalingAdapter(HTTPAdapter):
             exchange.duration_ms = int((time.monotonic() - started) * 1000)
             exchange.error = f"{type(exc).__name__}: {exc}"
             journal.write(exchange, self.backend)
+            metrics.observe_external_request(self.metric_label, None, time.monotonic() - started)
             raise
+        metrics.observe_external_request(self.metric_label, response.status_code, time.monotonic() - started)
         exchange.duration_ms = int((time.monotonic() - started) * 1000)
         exchange.status_code = response.status_code
         exchange.response_headers = dict(response.headers)

@@ -19,7 +19,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import journal
+from . import journal, log_context
 from .errors import BackendPaused, PermanentError, RetryableError
 from .http import timeout_cap
 from .leases import heartbeat
@@ -142,6 +142,11 @@ def _correlation(event: OutboxEvent) -> journal.Correlation | None:
 
 
 def _call(event: OutboxEvent) -> _Result:
+    with log_context.bind(outbox_event_id=event.pk):  # on every log line of the handler (LOG_FORMAT=json)
+        return _handle(event)
+
+
+def _handle(event: OutboxEvent) -> _Result:
     started = timezone.now()
     fn = get_handler(event.topic)
     try:

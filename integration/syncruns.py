@@ -21,6 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import log_context
 from .errors import SyncAlreadyRunning
 from .models import Backend, Progress, SyncRun
 from .progress import Tracker, tracked
@@ -108,7 +109,8 @@ def sync_run(backend: Backend, kind: str, trigger: str | None = None, *, full: b
                                 daemon=True)
         beat.start()
         try:
-            yield run
+            with log_context.bind(sync_run_id=run.pk):
+                yield run
         except BaseException as exc:
             _finish(run, SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
             raise

@@ -72,7 +72,7 @@ def serve(tmp_path):
             try:
                 requests.get(url + "/", timeout=2, allow_redirects=False)
                 return url
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or the worker still booting
                 assert process.poll() is None, process.stderr.read().decode()
                 time.sleep(0.2)
         raise AssertionError("gunicorn did not start")
