@@ -76,6 +76,7 @@ if DEBUG:  # development tools (sandboxes, demo, pilot): never in production, no
 MIDDLEWARE = [
     "integration.log_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # the admin's static files from STATIC_ROOT behind gunicorn
     "integration.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
