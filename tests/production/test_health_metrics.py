@@ -81,7 +81,13 @@ def scrape(url: str) -> dict[str, float]:
     return values
 
 
-def test_health_names_the_failing_parts_and_no_secrets(platform, ms_sandbox_module):
+def test_health_and_metrics(platform, ms_sandbox_module, tmp_path):
+    """One platform for both (it takes a while to start): the metrics first, then /health/ broken part by part."""
+    check_metrics_add_up_every_process(platform, ms_sandbox_module, tmp_path)
+    check_health_names_the_failing_parts_and_no_secrets(platform, ms_sandbox_module)
+
+
+def check_health_names_the_failing_parts_and_no_secrets(platform, ms_sandbox_module):
     url, _env, qcluster = platform
     body = requests.get(url + "/health/", timeout=10).json()
     assert body["status"] == "ok" and body["checks"]["queue"]["detail"]["clusters"] >= 1
@@ -107,7 +113,7 @@ def test_health_names_the_failing_parts_and_no_secrets(platform, ms_sandbox_modu
     wait_for(lambda: "no django-q2 cluster is running" in requests.get(url + "/health/", timeout=10).text, 30)
 
 
-def test_metrics_add_up_every_process(platform, ms_sandbox_module, tmp_path):
+def check_metrics_add_up_every_process(platform, ms_sandbox_module, tmp_path):
     url, env, _qcluster = platform
     assert requests.get(url + "/metrics", timeout=10).status_code == 403  # neither the token nor an allowed address
     before = scrape(url)
@@ -115,7 +121,7 @@ def test_metrics_add_up_every_process(platform, ms_sandbox_module, tmp_path):
         assert requests.get(url + "/health/", timeout=10).status_code == 200
     # a queue worker's process on the same host: 12 MoySklad requests
     ms_sandbox_module.reset()
-    backend = Backend.objects.create(name="moysklad", kind=Backend.Kind.MOYSKLAD,
+    backend = Backend.objects.create(name="moysklad-metrics", kind=Backend.Kind.MOYSKLAD,
                                      base_url=ms_sandbox_module.url + "/api/remap/1.2",
                                      credentials={"token": "sandbox-token"})
     go = tmp_path / "go"
@@ -132,8 +138,8 @@ def test_metrics_add_up_every_process(platform, ms_sandbox_module, tmp_path):
     health = [name for name in after if name.startswith("django_http_responses_total_by_status_view_method")
               and 'view="health"' in name and 'status="200"' in name]
     assert health and delta(health[0]) == 30
-    assert after['amoerp_external_requests_total{backend="moysklad",status="200"}'] == 12
-    assert after['amoerp_external_request_seconds_count{backend="moysklad"}'] == 12
+    assert after['amoerp_external_requests_total{backend="moysklad-metrics",status="200"}'] == 12
+    assert after['amoerp_external_request_seconds_count{backend="moysklad-metrics"}'] == 12
     assert after["amoerp_outbox_pending"] == OutboxEvent.objects.filter(status="pending").count() == 1
     assert after["amoerp_inbox_pending"] == 0
     assert 'amoerp_reservations_total{mode="automatic"}' in after
