@@ -2,13 +2,13 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from integration.crypto import check_keys, development_key
-from integration.public_url import PublicUrlError, check_public_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"
@@ -196,10 +196,10 @@ if not DEBUG:
             "AMOERP_PUBLIC_URL must be set when DEBUG is off (production mode): the https address amoCRM and the ERP "
             "send webhooks to, e.g. https://amoerp.example.com"
         )
-    try:
-        check_public_url(AMOERP_PUBLIC_URL, allow_loopback=True)
-    except PublicUrlError as exc:
-        raise ImproperlyConfigured(str(exc)) from None
+    _public = urlsplit(AMOERP_PUBLIC_URL)
+    if _public.scheme not in {"http", "https"} or not _public.hostname:
+        raise ImproperlyConfigured(f"AMOERP_PUBLIC_URL: {AMOERP_PUBLIC_URL!r} is not an absolute http(s) URL, "
+                                   "e.g. https://amoerp.example.com")
 
 # Integration settings.
 AMOERP = {

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_lazy as _
+
 from integration.errors import PermanentError
 
 SETTING = "AMOERP_PUBLIC_URL"
@@ -35,9 +37,9 @@ def check_public_url(url: str, *, allow_loopback: bool) -> str:
     """The URL without its trailing slash, or PublicUrlError."""
     parts = urlsplit(url.strip())
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise PublicUrlError(url, "is not an absolute http(s) URL, e.g. https://amoerp.example.com")
+        raise PublicUrlError(url, _("is not an absolute http(s) URL, e.g. https://amoerp.example.com"))
     if not allow_loopback and is_loopback(parts.hostname):
-        raise PublicUrlError(url, "is a loopback address: amoCRM and the ERP cannot reach it (DEBUG is off)")
+        raise PublicUrlError(url, _("is a loopback address: amoCRM and the ERP cannot reach it (DEBUG is off)"))
     return url.strip().rstrip("/")
 
 
