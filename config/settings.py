@@ -241,7 +241,7 @@ LOGGING = {
         "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT if LOG_FORMAT == "json" else "plain",
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
                     "filters": ["mask_secrets", "context"]},
         "django.server": {"class": "logging.StreamHandler",
                           "formatter": "json" if LOG_FORMAT == "json" else "django.server",

@@ -2,12 +2,15 @@
 BENCH=outbox_scaleout`): 2 gunicorn × 2 workers, a qcluster and 3 queue workers. An idle worker picks a new
 event up within 1 s (p95); a flood of outbox events from many orders, with one worker SIGKILLed and restarted
 and the receiving ERP down for 2 s, ends with every event's effect exactly once, nothing dead or lost,
-/health/ 200 on both web servers and /metrics agreeing with the database and the receiver."""
+/health/ 200 on both web servers and /metrics agreeing with the database and the receiver. Then the reserve
+race: 50 carts for the last 10 units through both web servers, none oversold."""
 
 import os
 import signal
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,7 @@ def web_and_cluster(redis_url, tmp_path):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     env = child_env(REDIS_URL=redis_url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), AMOERP_METRICS_TOKEN=TOKEN,
-                    LOG_LEVEL="WARNING")
+                    LOG_LEVEL="WARNING", AMOERP_STOCK_MAX_AGE_SECONDS="3600")
     ports = [free_port(), free_port()]
     processes = [subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
                                    "-w", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -66,3 +69,46 @@ def test_outbox_scaleout_lean(web_and_cluster):
     # every 200 the ERP gave is counted, except those whose worker was killed before counting (then redelivered)
     assert result.attempts_200 - result.duplicates <= counted <= result.attempts_200, (counted, result)
     assert scrape(urls[1])['amoerp_external_requests_total{backend="scale",status="200"}'] == counted
+
+    reserved, codes = reserve_race(urls, carts=50, units=10)
+    assert reserved == 10, codes  # not one unit oversold, whichever web process took the cart
+    assert codes.count(200) == 10 and codes.count(409) == 40, codes
+
+
+def reserve_race(urls: list[str], *, carts: int, units: int) -> tuple[int, list[int]]:
+    """`carts` carts (one lead each) PUT at once, alternating between the web servers, for the last `units`."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from catalog.models import PriceList, Product, StockLevel, Unit, Warehouse
+    from integration.amocrm.widget_token import mint_widget_token
+    from orders.models import Reservation
+    from tests.bench.reserve_race import _amocrm_sandbox, _create_deals
+    from tests.bench.widget_search import amocrm_backend
+
+    unit = Unit.objects.get_or_create(okei_code="796", defaults={"name": "штука", "short_name": "шт"})[0]
+    warehouse = Warehouse.objects.create(name="Race")
+    price_list = PriceList.objects.get_or_create(code="race", defaults={"name": "Race", "is_default": True})[0]
+    product = Product.objects.create(article="RACE-LAST", name="Последние", unit=unit)
+    product.prices.create(price_list=price_list, amount=Decimal("100"))
+    StockLevel.objects.create(product=product, warehouse=warehouse, on_hand=Decimal(units), snapshot_at=timezone.now())
+    backend = amocrm_backend()
+    crm = _amocrm_sandbox(backend)
+    try:
+        deals = _create_deals(crm, carts)
+        tokens = [mint_widget_token(backend, 500 + n) for n in range(carts)]
+        barrier = threading.Barrier(carts)
+
+        def put(n: int) -> int:
+            barrier.wait(timeout=60)
+            return requests.put(f"{urls[n % len(urls)]}/api/widget/v1/leads/{deals[n]}/order",
+                                json={"lines": [{"product": product.pk, "quantity": "1", "warehouse": warehouse.pk}]},
+                                headers={"X-Auth-Token": tokens[n]}, timeout=120).status_code
+
+        with ThreadPoolExecutor(max_workers=carts) as pool:
+            codes = list(pool.map(put, range(carts)))
+    finally:
+        crm.stop()
+    held = Reservation.objects.filter(product=product, status__in=["pending", "confirmed"])
+    return int(sum((r.quantity for r in held), Decimal("0"))), codes
