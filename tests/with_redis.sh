@@ -21,7 +21,11 @@ redis-server --port "$PORT" --bind 127.0.0.1 --dir "$REDISROOT" --save "" --appe
   || { cat "$REDISROOT/redis.log"; exit 1; }
 
 cleanup() {
-  [ -f "$REDISROOT/redis.pid" ] && kill "$(cat "$REDISROOT/redis.pid")" 2>/dev/null
+  if [ -f "$REDISROOT/redis.pid" ]; then
+    pid=$(cat "$REDISROOT/redis.pid")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done  # it removes its pid file on exit
+  fi
   rm -rf "$REDISROOT"
 }
 trap cleanup EXIT INT TERM

@@ -22,7 +22,7 @@ from tests.production.scaleout import run_scaleout
 from tests.production.test_health_metrics import TOKEN, free_port, scrape, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
