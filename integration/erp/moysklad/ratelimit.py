@@ -15,18 +15,19 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from integration.amocrm.models import RateWindow
 from integration.amocrm.sidetx import independent_atomic
 from integration.models import Backend
 from integration.ratelimit import next_grant
 
+T = TypeVar("T")
 CAPACITY = 40
 WINDOW = 3.0
 SERVER_CAPACITY = 45  # MoySklad's own limit per window: the least spacing between two grants is WINDOW / 45
@@ -69,13 +70,15 @@ class LocalLimiter:
 
     def penalise(self, seconds: float) -> None:
         with self.lock:
-            self.grants = blocked_window(time.time(), seconds, self.capacity, self.window)
+            self.grants = blocked_window(self.grants, time.time(), seconds, self.capacity, self.window)
 
 
-def blocked_window(now: float, seconds: float, capacity: int, window: float) -> list[float]:
+def blocked_window(grants: list[float], now: float, seconds: float, capacity: int, window: float) -> list[float]:
     """A full window whose first unit frees at now + seconds, then one every window / capacity (a steady pace
-    after the wait, not a burst that meets the next 429)."""
-    return [now + seconds - window + i * window / capacity for i in range(capacity)]
+    after the wait, not a burst that meets the next 429); grants already handed out for later are kept."""
+    first = now + seconds - window
+    ramp = [first + i * window / capacity for i in range(capacity)]
+    return sorted(ramp + [float(g) for g in grants if float(g) > first])[-capacity:]
 
 
 def _sleep_until(start: float, now: float) -> float:
@@ -93,49 +96,78 @@ class DatabaseLimiter:
         self.backend_id = backend.pk
         self.capacity, self.window, self.parallel = capacity, window, parallel
         self.spacing = window / SERVER_CAPACITY
-        RateWindow.objects.get_or_create(backend_id=self.backend_id)
 
-    @contextmanager
-    def _locked(self) -> Iterator[tuple[dict, float, RateWindow, str]]:
-        with independent_atomic() as using:
-            row = RateWindow.objects.using(using).select_for_update().get(backend_id=self.backend_id)
+    def _update(self, change: Callable[[dict, float], T]) -> T:
+        """Run `change(state, now)` on the locked window and save it, committed at once (a second connection
+        when the caller is inside a transaction). A backend the caller created and has not committed is not
+        visible there: then the caller's own transaction it is."""
+        try:
+            return self._update_on(change, independent=True)
+        except _BackendNotCommitted:
+            return self._update_on(change, independent=False)
+
+    def _update_on(self, change: Callable[[dict, float], T], *, independent: bool) -> T:
+        with independent_atomic() if independent else _caller_atomic() as using:
+            if using != DEFAULT_DB_ALIAS and not Backend.objects.using(using).filter(pk=self.backend_id).exists():
+                raise _BackendNotCommitted  # its window row would wait for the caller's commit: a deadlock
+            # the row is created on the connection that commits it: one made inside a rolled-back transaction
+            # (a dry run) would be gone for the next call
+            row = RateWindow.objects.using(using).select_for_update().get_or_create(backend_id=self.backend_id)[0]
             with connections[using].cursor() as cursor:
                 cursor.execute("SELECT extract(epoch from clock_timestamp())")
                 now = float(cursor.fetchone()[0])
             state = row.grants if isinstance(row.grants, dict) else {}
             state.setdefault("grants", [])
             state.setdefault("inflight", {})
-            yield state, now, row, using
+            result = change(state, now)
             row.grants = state
             row.save(using=using, update_fields=["grants"])
+        return result
 
     def acquire(self, weight: int) -> float:
-        with self._locked() as (state, now, _row, _using):
+        def grant(state: dict, now: float) -> float:
             start, state["grants"] = next_grant([float(g) for g in state["grants"]], now, self.capacity,
                                                 self.window, weight, self.spacing)
-        return _sleep_until(start, now)
+            return start - now
+
+        wait = self._update(grant)
+        if wait > 0:
+            time.sleep(wait)
+        return max(wait, 0.0)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         token = secrets.token_hex(8)
-        while True:
-            with self._locked() as (state, now, _row, _using):
-                state["inflight"] = {k: v for k, v in state["inflight"].items() if v > now}
-                taken = len(state["inflight"]) < self.parallel
-                if taken:
-                    state["inflight"][token] = now + SLOT_TTL
-            if taken:
-                break
+
+        def take(state: dict, now: float) -> bool:
+            state["inflight"] = {k: v for k, v in state["inflight"].items() if v > now}
+            if len(state["inflight"]) >= self.parallel:
+                return False
+            state["inflight"][token] = now + SLOT_TTL
+            return True
+
+        while not self._update(take):
             time.sleep(SLOT_POLL)
         try:
             yield
         finally:
-            with self._locked() as (state, _now, _row, _using):
-                state["inflight"].pop(token, None)
+            self._update(lambda state, _now: state["inflight"].pop(token, None))
 
     def penalise(self, seconds: float) -> None:
-        with self._locked() as (state, now, _row, _using):
-            state["grants"] = blocked_window(now, seconds, self.capacity, self.window)
+        def block(state: dict, now: float) -> None:
+            state["grants"] = blocked_window(state["grants"], now, seconds, self.capacity, self.window)
+
+        self._update(block)
+
+
+class _BackendNotCommitted(Exception):
+    """The backend exists only in the caller's open transaction."""
+
+
+@contextmanager
+def _caller_atomic() -> Iterator[str]:
+    with transaction.atomic():
+        yield DEFAULT_DB_ALIAS
 
 
 ACQUIRE_SCRIPT = """
@@ -178,8 +210,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local first = now + tonumber(ARGV[1]) - tonumber(ARGV[2])
 local capacity = tonumber(ARGV[3])
+local all = {}
+for _, g in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if tonumber(g) > first then table.insert(all, tonumber(g)) end
+end
+for i = 0, capacity - 1 do table.insert(all, first + i * tonumber(ARGV[2]) / capacity) end
+table.sort(all)
 redis.call('DEL', KEYS[1])
-for i = 0, capacity - 1 do redis.call('RPUSH', KEYS[1], tostring(first + i * tonumber(ARGV[2]) / capacity)) end
+for i = math.max(1, #all - capacity + 1), #all do redis.call('RPUSH', KEYS[1], tostring(all[i])) end
 redis.call('EXPIRE', KEYS[1], 600)
 return 1
 """
