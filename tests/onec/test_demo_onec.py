@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_against_1c_prepares_a_working_company(tmp_path):
     db_file = tmp_path / "demo.sqlite3"
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(DEBUG="1", DATABASE_URL=f"sqlite:///{db_file}", MEDIA_ROOT=str(tmp_path / "media"))
+    env.update(DEBUG="1", DEMO_DATABASE_URL=f"sqlite:///{db_file}", MEDIA_ROOT=str(tmp_path / "media"))
     result = subprocess.run([sys.executable, "manage.py", "demo_onec", "--no-serve"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
