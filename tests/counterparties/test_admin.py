@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -92,6 +94,26 @@ def test_merge_action_shows_the_plan_then_merges(admin_client):
     assert Counterparty.objects.get(pk=dup.pk).merged_into_id == survivor.pk
     assert Order.objects.get().counterparty_id == survivor.pk
     assert "merged" in done.content.decode()
+
+
+def test_the_plan_page_carries_ids_above_a_thousand_as_they_are(admin_client):
+    """The admin shows numbers with thousand separators; the ids the confirmation posts back must not have them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # a busy database: ids past 999
+        cursor.execute("SELECT setval(pg_get_serial_sequence('counterparties_counterparty', 'id'), 1500)")
+    survivor = f.individual("Петров", phones=["+79161234567"])
+    dup = f.individual("Петров П.", phones=["+79161234567"])
+    selection = {"action": "merge_selected", "_selected_action": [survivor.pk, dup.pk]}
+    html = admin_client.post(CHANGELIST, selection).content.decode()
+    posted_back = re.findall(r'name="_selected_action" value="([^"]*)"', html)
+    assert sorted(posted_back) == sorted([str(survivor.pk), str(dup.pk)]), posted_back
+
+    # …and what the browser sends back from that page merges them
+    back = {"action": "merge_selected", "_selected_action": posted_back}
+    done = admin_client.post(CHANGELIST, {**back, "survivor": survivor.pk, "reason": "дубль", "confirm": "yes"})
+    assert done.status_code == 302
+    assert Counterparty.objects.get(pk=dup.pk).merged_into_id == survivor.pk
 
 
 def test_merge_action_explains_a_refusal(admin_client):
