@@ -391,6 +391,7 @@ def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
             theirs[erp_line.product_id].append(erp_line)
         products = Product.objects.in_bulk(set(ours) | set(theirs))
         components = _kit_components(products)
+        held = held_per_line([line for lines in ours.values() for line in lines])
         default = order_default(order)
         changed = False
         kept_lines: list[OrderLine] = []
@@ -401,8 +402,7 @@ def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
             erp_qty = sum((line.quantity_base for line in erp_lines), ZERO)
             erp_reserved = sum((line.reserved for line in erp_lines), ZERO)
             article = products[pid].article
-            our_prices = sorted({str((line.price / (line.pack.factor if line.pack else 1)).quantize(Decimal("0.01")))
-                                 for line in our_lines})
+            our_prices = sorted({str(line.base_price) for line in our_lines})
             erp_prices = sorted({str(line.price.quantize(Decimal("0.01"))) for line in erp_lines})
             same = our_qty == erp_qty and (not erp_lines or our_prices == erp_prices)
             if same:
@@ -413,8 +413,8 @@ def apply_erp_order(order: Order, snapshot: ErpOrderSnapshot) -> Order:
                 # The ERP's reserve counts what shipped; we count shipments as we register them (before or
                 # after this snapshot), so ours to hold is its reserve less what we know left the store.
                 shipped = sum((line.shipped_quantity for line in our_lines), ZERO)
-                to_hold = max(ZERO, sum((line.reserved for line in erp_lines), ZERO) - shipped)
-                if sum(held_per_line(our_lines).values(), ZERO) != to_hold:
+                to_hold = max(ZERO, erp_reserved - shipped)
+                if sum((held.get(line.pk, ZERO) for line in our_lines), ZERO) != to_hold:
                     _follow_erp_reserve(order, our_lines, to_hold, components, now)
                 else:
                     Reservation.objects.filter(

@@ -1,7 +1,7 @@
 """Orders built from amoCRM deals: lines, our own reservations, shortage approvals, shipments and returns."""
 
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import models
@@ -118,6 +118,12 @@ class OrderLine(models.Model):
         verbose_name_plural = _("order lines")
         ordering = ["order", "position"]
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")]
+
+    @property
+    def base_price(self) -> Decimal:
+        """The price per base unit, to the kopeck (half up): what the ERP is sent and compared with."""
+        factor = self.pack.factor if self.pack_id else Decimal("1")
+        return (self.price / factor).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     def __str__(self) -> str:
         return f"{self.product} × {format_quantity(self.quantity)}"

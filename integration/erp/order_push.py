@@ -3,7 +3,7 @@ lines in base units with their reserve, the counterparty matched or created in t
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from counterparties.models import Counterparty
 from integration.erp.protocol import ErpAdapter
@@ -49,14 +49,13 @@ def build_push(adapter: ErpAdapter, order: Order) -> OrderPush:
     for line in order_lines:
         if not line.product.erp_id:
             raise PermanentError(f"order {order.uuid}: product {line.product.article} has no ERP id")
-        factor = line.pack.factor if line.pack else Decimal("1")
         warehouse = warehouse or line.warehouse
         lines.append(
             OrderPushLine(
                 product_erp_id=line.product.erp_id,
                 kind=line.product.kind,
                 quantity=line.base_quantity,
-                price=(line.price / factor).quantize(CENT, rounding=ROUND_HALF_UP),  # per base unit
+                price=line.base_price,
                 vat_rate=line.vat_rate,
                 # what we hold + what left the store: an ERP's reserve of a row counts what shipped (MoySklad)
                 reserve=held.get(line.pk, Decimal("0")) + line.shipped_quantity,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -306,8 +306,7 @@ class ErpComparison:
         for line in lines:
             figures = mine[line.product.erp_id or ""]
             figures[0] += line.base_quantity
-            factor = line.pack.factor if line.pack else Decimal("1")
-            figures[1] = (line.price / factor).quantize(CENT, rounding=ROUND_HALF_UP)
+            figures[1] = line.base_price
             figures[2] += held.get(line.pk, ZERO)
             articles[line.product.erp_id or ""] = line.product.article
         differing = sorted(k for k in set(erp_lines) | set(mine) if erp_lines.get(k) != mine.get(k))

@@ -116,6 +116,24 @@ def test_unchanged_composition_only_confirms():
     assert res.status == "confirmed" and res.confirmed_at is not None and res.line_id is not None
 
 
+def test_a_pack_price_with_half_a_kopeck_per_unit_is_not_an_erp_change():
+    """150.25 for a pack of 10 is 15.025 a piece: the ERP is sent 15.03 (half up) and answers 15.03 — the same
+    price, not a conflict that rewrites the manager's line."""
+    from integration.models import Conflict
+
+    wh = f.warehouse()
+    a = f.product("H-A", price=100)
+    box = f.pack(a, 10)
+    f.stock(a, wh, 50)
+    order = actions.get_or_create_order_for_lead(2004)
+    actions.set_cart(order, [CartLine(a.pk, Decimal("1"), pack_id=box.pk, price=Decimal("150.25"))], actor=MANAGER)
+    actions.apply_erp_order(order, ErpOrderSnapshot("erp-2004", "8", "Новый", [
+        ErpOrderLine(a.pk, Decimal("10"), Decimal("15.03"), Decimal("10"))]))
+    assert not Conflict.objects.exists()
+    [line] = order.lines.all()
+    assert (line.pack_id, line.price) == (box.pk, Decimal("150.25"))
+
+
 def test_shipments_and_returns_roll_up():
     wh = f.warehouse()
     a, b = f.product("H-A"), f.product("H-B")
