@@ -111,7 +111,7 @@ def check_backend(backend: Backend) -> Part:
         detail["token_expires_in_seconds"] = int(expires_at - time.time())
         if credentials.get("long_lived") and expires_at < time.time():
             problems.append("the long-lived token has expired")
-    last = (SyncRun.objects.filter(backend=backend, status=SyncRun.Status.SUCCEEDED)
+    last = (SyncRun.objects.filter(backend=backend, status=SyncRun.Status.SUCCEEDED, dry_run=False)
             .values("kind").annotate(at=Max("finished_at")).order_by("kind"))
     syncs = {row["kind"]: age_seconds(row["at"]) for row in last}
     detail["last_success_age_seconds"] = syncs

@@ -66,7 +66,7 @@ class DatabaseCollector:
                                                                               InboxMessage.Status.FAILED]).count())
         synced = GaugeMetricFamily("amoerp_sync_last_success_timestamp_seconds",
                                    "When the last successful sync of a kind finished", labels=["backend", "kind"])
-        for row in (SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED).values("backend__name", "kind")
+        for row in (SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED, dry_run=False).values("backend__name", "kind")
                     .annotate(at=Max("finished_at")).order_by("backend__name", "kind")):
             if row["at"]:
                 synced.add_metric([row["backend__name"], row["kind"]], row["at"].timestamp())
