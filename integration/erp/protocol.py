@@ -87,6 +87,10 @@ class ErpAdapter(Protocol):
         ...
 
     # --- orders
+    def find_order_id(self, key: str) -> str | None:
+        """The ERP id of the order pushed with our key (an earlier attempt's answer may have been lost)."""
+        ...
+
     def upsert_order(self, push: OrderPush) -> ErpOrder:
         """Create (idempotently: a retry after a lost response finds the first one) or update."""
         ...

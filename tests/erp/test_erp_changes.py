@@ -17,6 +17,7 @@ from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.deals import note_language, shipment_label
 from integration.amocrm.handlers import deliver_lead_products, deliver_lead_sync
 from integration.amocrm.mappers import ERP_NUMBER, PAYMENT_STATUS, SHIPMENT_STATUS, values_by_code
+from integration.erp import order_handlers
 from integration.erp.moysklad import handlers, mappers
 from integration.erp.moysklad.catalog_sync import sync_catalog
 from integration.erp.moysklad.cursors import get_cursor
@@ -48,7 +49,7 @@ def placed(backend, ms, amo):  # noqa: F811
         name="Москва"))
     actions.set_cart(order, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))], actor=ADMIN)
     event = OutboxEvent.objects.filter(topic="erp.order.upsert", aggregate_id=str(order.pk)).latest("pk")
-    handlers.upsert_order(event)
+    order_handlers.upsert_order(event)
     return Order.objects.get(pk=order.pk), breaker
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 from catalog.models import Pack, Product, Warehouse
 from counterparties.models import Counterparty
 from documents.actions import request_document
+from integration.erp import order_handlers
 from integration.erp.moysklad import handlers
 from integration.erp.moysklad.adapter import MoySkladAdapter
 from integration.erp.moysklad.catalog_sync import sync_catalog
@@ -58,7 +59,7 @@ def test_lost_response_on_create_ends_with_exactly_one_erp_order(catalog, ms, cu
     reel = Pack.objects.get(product=cable)
     order = _place(customer, [CartLine(product_id=cable.pk, quantity=Decimal("2"), pack_id=reel.pk)])
     ms.set_faults(drop_responses=1, path_regex="/entity/customerorder$")
-    result = handlers.upsert_order(_event(order, "erp.order.upsert"))
+    result = order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     assert ms.control("stats", method="GET")["dropped"] == 1
     erp_orders = entities(ms, "customerorder")
     assert len(erp_orders) == 1
@@ -76,7 +77,7 @@ def test_lost_response_on_create_ends_with_exactly_one_erp_order(catalog, ms, cu
     assert len(entities(ms, "counterparty")) == 52  # …and nothing created in the ERP
     # A redelivery (the outbox retries) finds the order instead of creating a second one.
     Order.objects.filter(pk=order.pk).update(erp_id=None)
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     assert len(entities(ms, "customerorder")) == 1
 
 
@@ -84,7 +85,7 @@ def test_update_replaces_positions_and_the_erp_wins_back(catalog, ms, customer):
     breaker = Product.objects.get(article="MVA20-1-016-C")
     socket = Product.objects.get(article="LGE-SOCK1-WH")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     order.refresh_from_db()
     actions.set_cart(
         order,
@@ -94,7 +95,7 @@ def test_update_replaces_positions_and_the_erp_wins_back(catalog, ms, customer):
         ],
         actor=ADMIN,
     )
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     erp = entities(ms, "customerorder")[0]
     assert sorted(p["quantity"] for p in erp["positions"]["rows"]) == [2, 5]
     # A manager edits the order in MoySklad: 4 breakers only. The ERP wins.
@@ -113,12 +114,12 @@ def test_update_replaces_positions_and_the_erp_wins_back(catalog, ms, customer):
 def test_cancel_sets_the_cancelled_state_and_releases_reserves(catalog, ms, customer):
     breaker = Product.objects.get(article="MVA20-1-016-C")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     store = next(s for s in entities(ms, "store") if s["name"] == "Москва")
     path = f"/report/stock/bystore/current?stockType=reserve&filter=assortmentId={breaker.erp_id};storeId={store['id']}"
     reserved = raw(ms, "GET", path)[2][0]["reserve"]
     actions.cancel(Order.objects.get(pk=order.pk), ADMIN)
-    handlers.cancel_order(_event(order, "erp.order.cancel"))
+    order_handlers.cancel_order(_event(order, "erp.order.cancel"))
     erp = MoySkladAdapter(catalog).get_order(Order.objects.get(pk=order.pk).erp_id)
     assert erp.state == "Отменён" and all(line.reserved == 0 for line in erp.lines)
     after = raw(ms, "GET", path)[2]
@@ -142,7 +143,7 @@ def test_kit_reserves_its_components_in_the_erp(catalog, ms, customer):
     sync_stock(catalog)
     before = raw(ms, "GET", path)[2][0]["reserve"]
     order = _place(customer, [CartLine(product_id=kit.pk, quantity=Decimal("2"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     position = entities(ms, "customerorder")[0]["positions"]["rows"][0]
     assert position["assortment"]["meta"]["type"] == "bundle" and position["reserve"] == 2
     assert raw(ms, "GET", path)[2][0]["reserve"] == before + 8  # 4 breakers per kit
@@ -173,7 +174,7 @@ def test_counterparties_matched_before_created(backend, ms):
 def test_invoice_and_its_pdf_before_the_link_expires(catalog, ms, customer):
     breaker = Product.objects.get(article="MVA20-1-016-C")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     order.refresh_from_db()
     adapter = MoySkladAdapter(catalog)
     invoice = adapter.create_invoice(order.erp_id)
@@ -208,7 +209,7 @@ def test_invoice_and_its_pdf_before_the_link_expires(catalog, ms, customer):
 def test_shipments_and_payments_read_back(catalog, ms, customer):
     breaker = Product.objects.get(article="MVA20-1-016-C")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     order.refresh_from_db()
     demand = ms.control("moysklad/demand", {"order": order.erp_id})
     payment = ms.control("moysklad/payment", {"order": order.erp_id})
@@ -228,7 +229,7 @@ def test_shipments_and_payments_read_back(catalog, ms, customer):
 def test_order_webhook_applies_the_erp_composition(catalog, ms, customer):
     breaker = Product.objects.get(article="MVA20-1-016-C")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     erp_id = Order.objects.get(pk=order.pk).erp_id
     ms.control(
         f"moysklad/order/{erp_id}/positions",
@@ -273,7 +274,7 @@ def _forget(product: Product) -> str:
 def _order_edited_in_the_erp_with_a_new_product(ms, customer):
     breaker = Product.objects.get(article="MVA20-1-016-C")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     erp_id = Order.objects.get(pk=order.pk).erp_id
     spare = Product.objects.filter(kind="goods", used_in_kits__isnull=True, packs__isnull=True, prices__isnull=False)
     newcomer = _forget(spare.exclude(pk=breaker.pk).order_by("article").first())
@@ -353,7 +354,7 @@ def test_an_invoice_after_an_erp_edit_we_have_not_heard_of_matches_the_erp(catal
     agree — no false document error."""
     breaker = Product.objects.get(article="MVA20-1-016-C")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     order.refresh_from_db()
     ms.control(  # edited in MoySklad: 4 breakers; nobody tells us
         f"moysklad/order/{order.erp_id}/positions",
@@ -393,13 +394,13 @@ def _push_again(order) -> None:
     from orders import events
 
     Order.objects.filter(pk=order.pk).update(version=F("version") + 1)
-    handlers.upsert_order(events.erp_order_upsert(Order.objects.get(pk=order.pk)))
+    order_handlers.upsert_order(events.erp_order_upsert(Order.objects.get(pk=order.pk)))
 
 
 def test_a_reserve_the_erp_cut_and_raised_again_is_followed(catalog, ms, customer):
     breaker = Product.objects.get(article="MVA20-1-016-C")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     erp_id = Order.objects.get(pk=order.pk).erp_id
     row = entities(ms, "customerorder")[0]["positions"]["rows"][0]
 
@@ -422,7 +423,7 @@ def test_a_partial_shipment_then_a_push_keeps_the_reserve_of_what_is_left(catalo
     does not bring the shipped goods back into the reserve."""
     breaker = Product.objects.get(article="MVA20-1-016-C")
     order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     erp_id = Order.objects.get(pk=order.pk).erp_id
     ms.control("moysklad/demand", {"order": erp_id, "positions": [2]})
     sync_orders(catalog)
@@ -440,7 +441,7 @@ def test_a_kit_reserve_the_erp_cut_is_followed_by_its_components(catalog, ms, cu
                                               for c in kit.components.select_related("component")]})
     sync_stock(catalog)
     order = _place(customer, [CartLine(product_id=kit.pk, quantity=Decimal("2"))])
-    handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
     erp_id = Order.objects.get(pk=order.pk).erp_id
     position = entities(ms, "customerorder")[0]["positions"]["rows"][0]
     full = _held(order)
@@ -450,3 +451,4 @@ def test_a_kit_reserve_the_erp_cut_is_followed_by_its_components(catalog, ms, cu
     process_webhook(_post_order_webhook(ms, erp_id, "kit-reserve-cut"))
 
     assert _held(order) == {article: total / 2 for article, total in full.items()}
+

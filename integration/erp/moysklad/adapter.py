@@ -266,6 +266,10 @@ class MoySkladAdapter:
         rows = self.client.get("entity/customerorder", {"filter": f"externalCode={key}"}).get("rows") or []
         return rows[0] if rows else None
 
+    def find_order_id(self, key: str) -> str | None:
+        row = self.find_order(key)
+        return row["id"] if row else None
+
     def _order_body(self, push: OrderPush) -> dict:
         body: dict = {
             "agent": mappers.meta_ref(self.root, "counterparty", push.counterparty_erp_id),

@@ -9,6 +9,7 @@ class MoySkladConfig(AppConfig):
 
     def ready(self) -> None:
         from integration import connectors
+        from integration.erp import order_handlers
         from integration.erp.moysklad import handlers, setup
         from integration.erp.moysklad.adapter import MoySkladAdapter
         from integration.models import Backend
@@ -23,8 +24,8 @@ class MoySkladConfig(AppConfig):
                 stock_refresh=True,
             ),
             outbox_handlers={
-                "erp.order.upsert": handlers.upsert_order,
-                "erp.order.cancel": handlers.cancel_order,
+                "erp.order.upsert": order_handlers.upsert_order,
+                "erp.order.cancel": order_handlers.cancel_order,
                 "erp.document.request": handlers.request_document,
             },
             install=_install,

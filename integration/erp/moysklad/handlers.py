@@ -1,57 +1,20 @@
-"""Outbox handlers for the ERP topics, delivered to MoySklad: erp.order.upsert, erp.order.cancel,
-erp.document.request (registered with the connector in apps.py). Each is idempotent: a redelivery finds what
-the previous attempt created."""
+"""Outbox handlers for the ERP topics, delivered to MoySklad (registered with the connector in apps.py): the order
+topics are the ERP core's (integration/erp/order_handlers.py); erp.document.request is MoySklad's own (print forms).
+Each is idempotent: a redelivery finds what the previous attempt created."""
 
 from __future__ import annotations
 
-from integration.erp.importers.orders import apply_order, import_missing_products, snapshot
+from integration.erp.importers.orders import apply_order
 from integration.erp.moysklad.adapter import MoySkladAdapter
-from integration.erp.order_push import build_push
 from integration.errors import PermanentError, RetryableError
 from integration.journal import correlate
 from integration.models import Backend, OutboxEvent
-from orders.models import Order
 
 
 def _adapter(event: OutboxEvent) -> MoySkladAdapter:
     if event.backend.kind != Backend.Kind.MOYSKLAD:
         raise PermanentError(f"topic {event.topic}: backend {event.backend.name} is not MoySklad")
     return MoySkladAdapter(event.backend)
-
-
-def _order(event: OutboxEvent) -> Order:
-    order_id = event.payload.get("order_id")
-    order = Order.objects.select_related("counterparty", "warehouse").filter(pk=order_id).first()
-    if order is None:
-        raise PermanentError(f"payload.order_id: order {order_id} does not exist")
-    return order
-
-
-def upsert_order(event: OutboxEvent) -> dict:
-    from orders.actions import apply_erp_order
-
-    adapter = _adapter(event)
-    order = _order(event)
-    with correlate(order):
-        erp_order = adapter.upsert_order(build_push(adapter, order))
-        import_missing_products(event.backend, erp_order.lines)  # an ERP user may have added one meanwhile
-        apply_erp_order(order, snapshot(erp_order))
-    return {"erp_id": erp_order.erp_id, "number": erp_order.number, "state": erp_order.state}
-
-
-def cancel_order(event: OutboxEvent) -> dict:
-    adapter = _adapter(event)
-    order = _order(event)
-    with correlate(order):
-        erp_id = event.payload.get("erp_id") or order.erp_id
-        if not erp_id:
-            existing = adapter.find_order(str(order.uuid))
-            if existing is None:
-                return {"skipped": "the order never reached the ERP"}
-            erp_id = existing["id"]
-        erp_order = adapter.cancel_order(erp_id)
-        Order.objects.filter(pk=order.pk).update(erp_state=erp_order.state)
-    return {"erp_id": erp_id, "state": erp_order.state}
 
 
 def request_document(event: OutboxEvent) -> dict:

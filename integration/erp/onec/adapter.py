@@ -367,6 +367,10 @@ class OneCAdapter:
         rows = self.client.query(ORDERS, filter=f"НомерПоДаннымКлиента eq {text(key)}", select=ORDER_FIELDS, top=1)
         return rows[0] if rows else None
 
+    def find_order_id(self, key: str) -> str | None:
+        row = self.find_order(key)
+        return row["Ref_Key"] if row else None
+
     def _agreement(self, partner: str) -> str:
         configured = (self.backend.settings or {}).get("agreement_key")
         if configured:

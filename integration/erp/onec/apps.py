@@ -9,6 +9,7 @@ class OneCConfig(AppConfig):
 
     def ready(self) -> None:
         from integration import connectors
+        from integration.erp import order_handlers
         from integration.erp.onec import handlers
         from integration.erp.onec.adapter import OneCAdapter
         from integration.models import Backend
@@ -21,8 +22,8 @@ class OneCConfig(AppConfig):
             # feed in standard OData (the platform renders documents and polls by schedule).
             capabilities=connectors.Capabilities(synchronous_reserve=True, stock_refresh=True),
             outbox_handlers={
-                "erp.order.upsert": handlers.upsert_order,
-                "erp.order.cancel": handlers.cancel_order,
+                "erp.order.upsert": order_handlers.upsert_order,
+                "erp.order.cancel": order_handlers.cancel_order,
                 "erp.document.request": handlers.request_document,
             },
             install=_install,

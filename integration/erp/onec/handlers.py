@@ -1,52 +1,14 @@
-"""Outbox handlers for the ERP topics, delivered to 1C: erp.order.upsert, erp.order.cancel, erp.document.request.
-
-Each is idempotent: the adapter finds by our key what an earlier attempt created. Building the push from our
-order and mirroring 1C's answer are the ERP core's (integration/erp/order_push.py, importers/orders.py).
+"""Outbox handlers for the ERP topics, delivered to 1C: the order topics are the ERP core's
+(integration/erp/order_handlers.py); erp.document.request is 1C's own (no print forms: the PDF is rendered here).
+Each is idempotent: the adapter finds by our key what an earlier attempt created.
 """
 
 from __future__ import annotations
 
-from integration.erp.importers.orders import import_missing_products, snapshot
 from integration.erp.onec.adapter import OneCAdapter
-from integration.erp.order_push import build_push
 from integration.errors import PermanentError, RetryableError
 from integration.journal import correlate
 from integration.models import OutboxEvent
-from orders.models import Order
-
-
-def _order(event: OutboxEvent) -> Order:
-    order = Order.objects.select_related("counterparty", "warehouse").filter(pk=event.payload.get("order_id")).first()
-    if order is None:
-        raise PermanentError(f"payload.order_id: order {event.payload.get('order_id')} does not exist")
-    return order
-
-
-def upsert_order(event: OutboxEvent) -> dict:
-    from orders.actions import apply_erp_order
-
-    adapter = OneCAdapter(event.backend)
-    order = _order(event)
-    with correlate(order):
-        erp_order = adapter.upsert_order(build_push(adapter, order))
-        import_missing_products(event.backend, erp_order.lines, adapter=adapter)  # a 1C user may have added one
-        apply_erp_order(order, snapshot(erp_order))
-    return {"erp_id": erp_order.erp_id, "number": erp_order.number, "state": erp_order.state}
-
-
-def cancel_order(event: OutboxEvent) -> dict:
-    adapter = OneCAdapter(event.backend)
-    order = _order(event)
-    with correlate(order):
-        erp_id = event.payload.get("erp_id") or order.erp_id
-        if not erp_id:
-            existing = adapter.find_order(str(order.uuid))
-            if existing is None:
-                return {"skipped": "the order never reached 1C"}
-            erp_id = existing["Ref_Key"]
-        erp_order = adapter.cancel_order(erp_id)
-        Order.objects.filter(pk=order.pk).update(erp_state=erp_order.state)
-    return {"erp_id": erp_id, "state": erp_order.state}
 
 
 def request_document(event: OutboxEvent) -> dict:
