@@ -38,6 +38,7 @@ class Capabilities:
     webhooks: bool = False  # the ERP pushes changes (otherwise only polling by schedule)
     incremental_cursor: bool = False  # lists take `since` (otherwise every sync reads everything)
     stock_refresh: bool = False  # stock of a few products on demand (the widget's fresh stock)
+    one_warehouse_per_order: bool = False  # an order ships (and is reserved) from one warehouse, not per line
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from orders.pricing import base_prices, price_list_for
 from orders.reservations import GuardOutcome, guard_and_reserve, held_per_line
 from orders.types import Actor, CartLine, ErpOrderSnapshot, LineReserve, ReserveResult, ShipmentInput
 from orders.warehouses import NONE as NO_WAREHOUSE
-from orders.warehouses import WarehouseChoice, by_stock, order_default
+from orders.warehouses import WarehouseChoice, by_stock, one_warehouse_per_order, order_default
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
@@ -96,7 +96,26 @@ def _line_warehouses(order: Order, cart: Sequence[CartLine], products) -> list[W
     stocked = [item.product_id for item, choice in zip(cart, choices, strict=True)
                if choice is None and product(item.product_id) and product(item.product_id).kind != Product.Kind.SERVICE]
     stock = by_stock(stocked)
-    return [choice or stock.get(item.product_id, NO_WAREHOUSE) for item, choice in zip(cart, choices, strict=True)]
+    resolved = [choice or stock.get(item.product_id, NO_WAREHOUSE) for item, choice in zip(cart, choices, strict=True)]
+    return _one_warehouse(resolved, cart) if one_warehouse_per_order() else resolved
+
+
+def _one_warehouse(choices: list[WarehouseChoice], cart: Sequence[CartLine]) -> list[WarehouseChoice]:
+    """The ERP reserves the whole order in one warehouse: the first line's. Lines that named none take it; a line
+    that named another is refused (the ERP would hold its goods where the platform did not reserve them)."""
+    first = next((c for c in choices if c.warehouse_id is not None), None)
+    if first is None:
+        return choices
+    for i, (item, choice) in enumerate(zip(cart, choices, strict=True)):
+        if item.warehouse_id and choice.warehouse_id != first.warehouse_id:
+            name = Warehouse.objects.filter(pk=first.warehouse_id).values_list("name", flat=True).first()
+            raise InvalidCart(
+                _("The ERP takes one warehouse per order: this order ships from «%(warehouse)s». Choose it for this "
+                  "line, or sell the line in another deal.") % {"warehouse": name},
+                field=f"lines[{i}].warehouse",
+            )
+    return [c if c.warehouse_id in (None, first.warehouse_id) or c.rule == WarehouseRule.CHOSEN
+            else WarehouseChoice(first.warehouse_id, WarehouseRule.ORDER) for c in choices]
 
 
 def _build_lines(order: Order, cart: Sequence[CartLine], price_list) -> list[OrderLine]:
@@ -243,8 +262,9 @@ def set_cart(
         outcome = _replace_reservations(order, saved, allow_shortage=False)
         _close_open_approvals(order, str(_("superseded by a new cart")))
         order.price_list = price_list
-        if order.warehouse_id is None:
-            order.warehouse_id = next((line.warehouse_id for line in saved if line.warehouse_id), None)
+        first_warehouse = next((line.warehouse_id for line in saved if line.warehouse_id), None)
+        if order.warehouse_id is None or (first_warehouse and one_warehouse_per_order()):
+            order.warehouse_id = first_warehouse  # one per order: the whole order moves with its lines
         if price_list is not None:
             order.currency = price_list.currency
         if delivery_address is not None:

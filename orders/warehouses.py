@@ -50,6 +50,12 @@ def backend_default_warehouse_id() -> int | None:
     return Warehouse.objects.filter(erp_id=str(erp_id), active=True).values_list("pk", flat=True).first()
 
 
+def one_warehouse_per_order() -> bool:
+    """Whether the active ERP ships and reserves an order from one warehouse (MoySklad: one `store` per order)."""
+    backend = connectors.active_erp()
+    return backend is not None and connectors.capabilities_for(backend).one_warehouse_per_order
+
+
 def order_default(order: Order) -> WarehouseChoice:
     """Steps 3–5 of the rule: the order's, the counterparty's, the backend's default warehouse."""
     if order.warehouse_id:

@@ -230,7 +230,7 @@ class Player:
                 found += [p for p in answer.body["results"] if p.get("price") is not None]
         if not found:
             return []
-        lines, seen = [], set()
+        lines, seen, store = [], set(), None  # MoySklad ships an order from one store: the manager keeps to one
         for product in rng.sample(found, min(len(found), rng.randint(1, 4))):
             if product["id"] in seen:
                 continue
@@ -239,9 +239,11 @@ class Player:
             if product["packs"] and rng.random() < 0.5:
                 line["pack"] = rng.choice(product["packs"])["id"]
                 line["quantity"] = str(rng.randint(1, 2))
-            stores = [w for w in product["stock"]["warehouses"] if Decimal(str(w["available"])) > 0]
-            if stores and rng.random() < 0.6:
-                line["warehouse"] = rng.choice(stores)["warehouse_id"]
+            stores = [w["warehouse_id"] for w in product["stock"]["warehouses"] if Decimal(str(w["available"])) > 0]
+            if store is None and stores and rng.random() < 0.6:
+                store = rng.choice(stores)
+            if store in stores:
+                line["warehouse"] = store
             if rng.random() < 0.1:  # more than there is: a shortage
                 total = Decimal(str(product["stock"]["total"]["available"]))
                 line.pop("pack", None)

@@ -452,3 +452,41 @@ def test_a_kit_reserve_the_erp_cut_is_followed_by_its_components(catalog, ms, cu
 
     assert _held(order) == {article: total / 2 for article, total in full.items()}
 
+
+
+# A MoySklad customer order has one store, and the ERP reserves every position there: the lines of one order
+# ship from one warehouse, or the ERP would hold goods in a warehouse the platform did not reserve them in.
+
+
+def test_lines_without_a_warehouse_follow_the_orders_one_store(catalog, ms, customer):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    cable = Product.objects.get(article="VVGNG-3X2.5")
+    spb = Warehouse.objects.get(name="Санкт-Петербург")
+    ms.control("moysklad/stock", {"changes": [{"product": p.erp_id, "store": "Санкт-Петербург", "stock": 500}
+                                              for p in (breaker, cable)]})
+    sync_stock(catalog, full=True)
+    order = actions.get_or_create_order_for_lead(1001, counterparty=customer)
+    actions.set_cart(order, [CartLine(product_id=breaker.pk, quantity=Decimal("2"), warehouse_id=spb.pk),
+                             CartLine(product_id=cable.pk, quantity=Decimal("5"))], actor=ADMIN)
+    order = Order.objects.get(pk=order.pk)
+    assert order.warehouse_id == spb.pk
+    assert {line.warehouse_id for line in order.lines.all()} == {spb.pk}
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
+    erp = entities(ms, "customerorder")[0]
+    store = next(s for s in entities(ms, "store") if s["name"] == "Санкт-Петербург")
+    assert erp["store"]["meta"]["href"].endswith(store["id"])
+
+
+def test_a_line_chosen_at_another_warehouse_is_refused_with_the_field(catalog, ms, customer):
+    from orders.errors import InvalidCart
+
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    cable = Product.objects.get(article="VVGNG-3X2.5")
+    moscow, spb = Warehouse.objects.get(name="Москва"), Warehouse.objects.get(name="Санкт-Петербург")
+    order = actions.get_or_create_order_for_lead(1001, counterparty=customer)
+    with pytest.raises(InvalidCart) as refused:
+        actions.set_cart(order, [CartLine(product_id=breaker.pk, quantity=Decimal("1"), warehouse_id=moscow.pk),
+                                 CartLine(product_id=cable.pk, quantity=Decimal("1"), warehouse_id=spb.pk)],
+                         actor=ADMIN)
+    assert refused.value.field == "lines[1].warehouse" and "Москва" in str(refused.value)
+    assert not order.lines.exists()

@@ -21,7 +21,7 @@ class MoySkladConfig(AppConfig):
             adapter=MoySkladAdapter,
             capabilities=connectors.Capabilities(
                 synchronous_reserve=True, print_forms=True, webhooks=True, incremental_cursor=True,
-                stock_refresh=True,
+                stock_refresh=True, one_warehouse_per_order=True,  # a customerorder has one `store`
             ),
             outbox_handlers={
                 "erp.order.upsert": order_handlers.upsert_order,
