@@ -12,6 +12,7 @@ products when the ERP changed the order (the ERP wins; the difference is recorde
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -233,6 +234,28 @@ def stage_key(order: Order) -> str:
     return order.status
 
 
+PIPELINES_TTL = 300.0  # seconds; stages are renamed rarely, and a PATCH refused for a stale one forgets them
+_pipelines: dict[tuple[int, str], tuple[float, list[dict[str, Any]]]] = {}
+
+
+def known_pipeline(client: AmoCrmClient, pipeline_id: int) -> dict[str, Any] | None:
+    """The lead's pipeline with its stages, read from amoCRM at most every few minutes per process (and again
+    when a lead names one not seen yet)."""
+    key = (client.backend.pk, client.backend.base_url)
+    read_at, pipelines = _pipelines.get(key, (0.0, []))
+    found = next((p for p in pipelines if int(p["id"]) == pipeline_id), None)
+    if found is None or time.monotonic() - read_at > PIPELINES_TTL:
+        pipelines = client.pipelines()
+        _pipelines[key] = (time.monotonic(), pipelines)
+        found = next((p for p in pipelines if int(p["id"]) == pipeline_id), None)
+    return found
+
+
+def forget_pipelines(backend: Backend) -> None:
+    for key in [k for k in _pipelines if k[0] == backend.pk]:
+        _pipelines.pop(key, None)
+
+
 def target_status(client: AmoCrmClient, order: Order, raw_lead: dict[str, Any]) -> int | None:
     """The stage the lead should be in, or None: never out of won/lost, never backwards."""
     mapping = {**DEFAULT_STAGES, **(client.backend.settings.get("stage_mapping") or {})}
@@ -240,7 +263,7 @@ def target_status(client: AmoCrmClient, order: Order, raw_lead: dict[str, Any]) 
     current = int(raw_lead.get("status_id") or 0)
     if not wanted or current in (WON, LOST):
         return None
-    pipeline = next((p for p in client.pipelines() if int(p["id"]) == int(raw_lead.get("pipeline_id") or 0)), None)
+    pipeline = known_pipeline(client, int(raw_lead.get("pipeline_id") or 0))
     if pipeline is None:
         return None
     statuses = pipeline.get("_embedded", {}).get("statuses", [])
@@ -259,39 +282,62 @@ def shipment_label(order: Order) -> str:
 
 
 def push_order_to_lead(backend: Backend, order_id: int, *, client: AmoCrmClient | None = None) -> dict[str, Any]:
-    """crm.lead.sync: ERP number, status, payment, shipment → lead fields, stage, a timeline note."""
+    """crm.lead.sync: ERP number, status, payment and shipment → lead fields, stage, a timeline note.
+
+    amoCRM allows 7 requests a second per account, shared with every other integration: a deal that already
+    shows all this is only read; a change costs the read, the notes' read, the note and the lead's PATCH."""
     order = Order.objects.get(pk=order_id)
     if not order.lead_id:
         return {"skipped": "order has no lead"}
     client = client or AmoCrmClient(backend)
-    raw = client.get_entity("leads", order.lead_id)
+    raw = client.get_lead(order.lead_id)
     if raw is None:
         return {"skipped": f"lead {order.lead_id} not found"}
     with translation.override(note_language(backend)):
         values = {m.ERP_NUMBER: order.erp_number or "—", m.ERP_STATUS: order.erp_state or order.get_status_display(),
                   m.PAYMENT_STATUS: order.get_payment_status_display(), m.SHIPMENT_STATUS: shipment_label(order)}
-        payload: dict[str, Any] = {}
+        values = {code: str(value) for code, value in values.items()}
         status_id = target_status(client, order, raw)
-        if status_id is not None:
-            payload["status_id"] = status_id
-        try:
-            ids = lead_field_ids(client)
-            payload["custom_fields_values"] = [m.text_value(ids[code], str(v)) for code, v in values.items()]
-            client.update_entity("leads", order.lead_id, payload)
-        except ValidationFailed:
-            ids = lead_field_ids(client, refresh=True)  # fields deleted/recreated by an admin meanwhile
-            payload["custom_fields_values"] = [m.text_value(ids[code], str(v)) for code, v in values.items()]
-            client.update_entity("leads", order.lead_id, payload)
+        ids = lead_field_ids(client)
+        if status_id is None and _shown(raw, ids, values):
+            return {"lead_id": order.lead_id, "status_id": None, "noted": False}
         text = _("ERP order %(number)s: %(status)s; payment: %(payment)s; shipment: %(shipment)s.") % {
             "number": values[m.ERP_NUMBER], "status": values[m.ERP_STATUS], "payment": values[m.PAYMENT_STATUS],
             "shipment": values[m.SHIPMENT_STATUS]}
+        # The note first: a retry after a lost answer to the PATCH finds it, and one whose PATCH landed stops above.
         noted = add_note_once(client, "leads", order.lead_id, text)
-    _rebind_after_write(client, backend, order)
+        payload: dict[str, Any] = {} if status_id is None else {"status_id": status_id}
+        try:
+            payload["custom_fields_values"] = [m.text_value(ids[code], value) for code, value in values.items()]
+            written = client.update_entity("leads", order.lead_id, payload)
+        except ValidationFailed:
+            ids = lead_field_ids(client, refresh=True)  # fields deleted/recreated by an admin meanwhile
+            forget_pipelines(backend)  # or a stage renamed or removed
+            payload["custom_fields_values"] = [m.text_value(ids[code], value) for code, value in values.items()]
+            written = client.update_entity("leads", order.lead_id, payload)
+    _bind_written(backend, order, raw, status_id, written)
     return {"lead_id": order.lead_id, "status_id": status_id, "noted": noted}
 
 
+def _shown(raw_lead: dict[str, Any], ids: dict[str, int], values: dict[str, str]) -> bool:
+    """Whether the lead's fields already say exactly these values (read by code, or by id when codeless)."""
+    current = m.values_by_code(raw_lead.get("custom_fields_values"))
+    return all([str(v) for v in current.get(code) or current.get(str(ids[code])) or []] == [value]
+               for code, value in values.items())
+
+
+def _bind_written(backend: Backend, order: Order, raw_lead: dict[str, Any], status_id: int | None,
+                  written: dict[str, Any]) -> None:
+    """Our own write bumped the lead's updated_at (PATCH answers `{id, updated_at}`): record the lead as we left
+    it, so its echo through the webhook is seen as unchanged, without reading it again."""
+    lead = m.lead_snapshot({**raw_lead, **({"status_id": status_id} if status_id is not None else {}),
+                            "updated_at": written.get("updated_at") or raw_lead.get("updated_at")})
+    bind(backend, order, str(lead.id), remote_updated_at=lead.updated_at, content_hash=lead_hash(lead),
+         remote_version=products_version(lead))
+
+
 def _rebind_after_write(client: AmoCrmClient, backend: Backend, order: Order) -> None:
-    """Our own write bumped the lead's updated_at: record the new state so its echo is seen as unchanged."""
+    """Our links changed the lead's products: read it back and record it, so its echo is seen as unchanged."""
     raw = client.get_lead(order.lead_id)
     if raw is not None:
         lead = m.lead_snapshot(raw)

@@ -152,6 +152,43 @@ def test_order_state_goes_to_lead_fields_stage_and_one_note(amo, shop):
     assert sync_lead(amo.backend, lead_id).outcome == "skipped"
 
 
+def requests_made(amo, push) -> tuple[dict, int, int]:
+    """What one push answered, and the API requests and writes it cost amoCRM (7 a second per account)."""
+    before = stats(amo.sandbox)["counters"]
+    result = push()
+    after = stats(amo.sandbox)["counters"]
+    return (result, after.get("api_requests", 0) - before.get("api_requests", 0),
+            after.get("writes", 0) - before.get("writes", 0))
+
+
+def test_a_deal_that_already_shows_the_order_is_only_read(amo, shop):
+    lead_id = lead(amo, {shop.cable: 2}, company(amo, "ООО «Экономный»", GOOD_INN, GOOD_KPP))
+    sync_lead(amo.backend, lead_id)
+    order = Order.objects.get(lead_id=lead_id)
+    Order.objects.filter(pk=order.pk).update(erp_number="ЗК-00077")
+    push_order_to_lead(amo.backend, order.pk)
+    result, requests, writes = requests_made(amo, lambda: push_order_to_lead(amo.backend, order.pk))
+    assert (requests, writes) == (1, 0), "the deal already says all this: one read, nothing written"
+    assert result["noted"] is False and result["status_id"] is None
+    assert sum("ЗК-00077" in text for text in notes(amo, lead_id)) == 1
+
+
+def test_a_change_reaches_the_deal_in_four_requests_and_its_echo_is_skipped(amo, shop):
+    lead_id = lead(amo, {shop.cable: 2}, company(amo, "ООО «Платёжный»", GOOD_INN, GOOD_KPP))
+    sync_lead(amo.backend, lead_id)
+    order = Order.objects.get(lead_id=lead_id)
+    Order.objects.filter(pk=order.pk).update(payment_status=Order.PaymentStatus.PAID)
+    assert push_order_to_lead(amo.backend, order.pk)["status_id"] == 3177732  # «Оплачен»
+    Order.objects.filter(pk=order.pk).update(erp_number="ЗК-00078")
+    result, requests, writes = requests_made(amo, lambda: push_order_to_lead(amo.backend, order.pk))
+    # The lead and its notes read; the note and the lead written. The pipelines are known from the last push.
+    assert (requests, writes) == (4, 2)
+    raw = AmoCrmClient(amo.backend).get_lead(lead_id)
+    assert values_by_code(raw["custom_fields_values"])["AMOERP_NUMBER"] == ["ЗК-00078"]
+    assert raw["status_id"] == 3177732 and result["status_id"] is None
+    assert sync_lead(amo.backend, lead_id).outcome == "skipped"  # our own write is not a change from amoCRM
+
+
 def test_stage_never_goes_backwards_or_out_of_won(amo, shop):
     lead_id = lead(amo, {shop.cable: 1}, company(amo, "ООО «Б»", GOOD_INN, GOOD_KPP))
     sync_lead(amo.backend, lead_id)
