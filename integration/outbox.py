@@ -110,6 +110,26 @@ def enqueue(
     return event
 
 
+def enqueue_latest(*, backend: Backend, topic: str, aggregate: models.Model | str, payload: dict) -> OutboxEvent:
+    """Enqueue for a topic whose handler sends the aggregate's state as it is at delivery (a deal's fields): an
+    event of it not yet picked up by a worker will carry this change too, so it is returned instead of a second
+    one — ten changes of one order in a minute cost amoCRM one write, not ten.
+
+    The waiting event is locked until the business transaction ends: a worker's claim skips it meanwhile and
+    takes it after the commit, so it reads this change; one already claimed is not waiting, and a new event
+    follows it."""
+    aggregate_type, aggregate_id = aggregate_key(aggregate)
+    with transaction.atomic():
+        waiting = (
+            OutboxEvent.objects.select_for_update(of=("self",))
+            .filter(backend=backend, topic=topic, aggregate_type=aggregate_type, aggregate_id=aggregate_id,
+                    status=OutboxEvent.Status.PENDING, payload=payload)
+            .order_by("id")
+            .first()
+        )
+        return waiting or enqueue(backend=backend, topic=topic, aggregate=aggregate, payload=payload)
+
+
 def blocking_event(event: OutboxEvent) -> OutboxEvent | None:
     """The earliest undelivered event of the same aggregate that holds `event` back (None if it is free)."""
     return (

@@ -17,6 +17,15 @@ def _enqueue(role: connectors.Role, topic: str, order: Order, payload: dict, key
     )
 
 
+def _enqueue_latest(topic: str, order: Order):
+    """The deal is told the order as it is at delivery: a change rides on an event that still waits."""
+    backend = connectors.active_backend(connectors.Role.CRM)
+    if backend is None:
+        return None
+    return outbox.enqueue_latest(backend=backend, topic=topic, aggregate=order,
+                                 payload={"order_id": order.pk, "lead_id": order.lead_id})
+
+
 def erp_order_upsert(order: Order):
     """Create/update the ERP order; the key is stable per cart version, so a retry never duplicates it.
     Not before the order has a counterparty (the ERP needs one): get_or_create_order_for_lead sends it
@@ -32,8 +41,8 @@ def erp_order_cancel(order: Order):
 
 
 def crm_lead_sync(order: Order):
-    return _enqueue(connectors.Role.CRM, "crm.lead.sync", order, {"lead_id": order.lead_id})
+    return _enqueue_latest("crm.lead.sync", order)
 
 
 def crm_lead_products(order: Order):
-    return _enqueue(connectors.Role.CRM, "crm.lead.products", order, {"lead_id": order.lead_id})
+    return _enqueue_latest("crm.lead.products", order)
