@@ -101,9 +101,11 @@ def _line_warehouses(order: Order, cart: Sequence[CartLine], products) -> list[W
 
 
 def _one_warehouse(choices: list[WarehouseChoice], cart: Sequence[CartLine]) -> list[WarehouseChoice]:
-    """The ERP reserves the whole order in one warehouse: the first line's. Lines that named none take it; a line
-    that named another is refused (the ERP would hold its goods where the platform did not reserve them)."""
-    first = next((c for c in choices if c.warehouse_id is not None), None)
+    """The ERP reserves the whole order in one warehouse: the first one a line names (else the first line's). Lines
+    that named none take it; a line that named another is refused (the ERP would hold its goods where the platform
+    did not reserve them)."""
+    chosen = (c for item, c in zip(cart, choices, strict=True) if item.warehouse_id and c.warehouse_id is not None)
+    first = next(chosen, None) or next((c for c in choices if c.warehouse_id is not None), None)
     if first is None:
         return choices
     for i, (item, choice) in enumerate(zip(cart, choices, strict=True)):

@@ -490,3 +490,20 @@ def test_a_line_chosen_at_another_warehouse_is_refused_with_the_field(catalog, m
                          actor=ADMIN)
     assert refused.value.field == "lines[1].warehouse" and "Москва" in str(refused.value)
     assert not order.lines.exists()
+
+
+def test_a_chosen_warehouse_sets_the_order_even_when_an_earlier_line_named_none(catalog, ms, customer):
+    """A manager who picks Санкт-Петербург for the second line ships the order from there; the first line, which
+    named no warehouse and has stock only in Москва, follows it (and is checked against its stock there)."""
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    cable = Product.objects.get(article="VVGNG-3X2.5")
+    spb = Warehouse.objects.get(name="Санкт-Петербург")
+    ms.control("moysklad/stock", {"changes": [{"product": p.erp_id, "store": "Санкт-Петербург", "stock": 500}
+                                              for p in (breaker, cable)]})
+    sync_stock(catalog, full=True)
+    order = actions.get_or_create_order_for_lead(1002, counterparty=customer)
+    actions.set_cart(order, [CartLine(product_id=cable.pk, quantity=Decimal("5")),
+                             CartLine(product_id=breaker.pk, quantity=Decimal("2"), warehouse_id=spb.pk)], actor=ADMIN)
+    order = Order.objects.get(pk=order.pk)
+    assert order.warehouse_id == spb.pk
+    assert {line.warehouse_id for line in order.lines.all()} == {spb.pk}
