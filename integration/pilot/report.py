@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 FAILING = ("lost", "doubled", "drift", "document", "minus")
-NOTES = ("PostgreSQL is not restarted by the pilot: the harness does not control the database cluster.",)
 
 
 @dataclass
@@ -19,7 +18,6 @@ class Report:
     slowest: list[dict] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     gave_up: list[str] = field(default_factory=list)
-    notes: tuple[str, ...] = NOTES
 
     @property
     def failed(self) -> bool:
@@ -29,7 +27,7 @@ class Report:
 
     def as_json(self) -> str:
         return json.dumps({**self.summary, "findings": self.findings, "kpis": self.kpis, "slowest": self.slowest,
-                           "faults_applied": self.faults, "gave_up": self.gave_up, "notes": list(self.notes)},
+                           "faults_applied": self.faults, "gave_up": self.gave_up},
                           ensure_ascii=False, default=_plain)
 
     def as_text(self) -> str:
@@ -56,7 +54,6 @@ class Report:
         lines.append("  slowest exchanges:")
         lines += [f"    {x['duration_ms']:>6} ms {x['direction']} {x['method']} {x['status_code']} {x['url']}"
                   for x in self.slowest]
-        lines += [f"  note: {n}" for n in self.notes]
         lines.append("  result: " + ("FAILED" if self.failed else "OK"))
         return "\n".join(lines)
 

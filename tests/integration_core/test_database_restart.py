@@ -100,3 +100,21 @@ def test_long_work_goes_on_when_its_progress_cannot_be_written_for_a_moment():
         tracker.update(done=5)
         tracker.flush()
     assert Progress.objects.get(pk=tracker.record.pk).done == 5
+
+
+def test_progress_is_written_again_once_the_database_is_back():
+    """The connection the progress writes on died with the restart: the next write reconnects, rather than every
+    report of the rest of the run failing on the dead connection."""
+    from integration.models import Progress
+    from integration.progress import tracked
+
+    with tracked(Progress.Operation.PILOT, "rehearsal") as tracker:
+        tracker.update(done=1)
+        tracker.flush()
+        subprocess.run([os.environ["AMOERP_TEST_PG_CTL"], "restart"], check=True, timeout=120)  # this process not told
+        tracker.update(done=2)
+        tracker.flush()  # finds the connection dead
+        tracker.update(done=3)
+        tracker.flush()
+        connections.close_all()
+        assert Progress.objects.get(pk=tracker.record.pk).done == 3
