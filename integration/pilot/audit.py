@@ -86,16 +86,24 @@ def pass_the_night() -> None:
     InboxMessage.objects.filter(status=InboxMessage.Status.FAILED, next_attempt_at__gt=now).update(next_attempt_at=now)
 
 
-def settle(world, timeout: float = 120) -> bool:
-    """Wait until both sandboxes have delivered their webhooks and the platform's queues are empty and stay so."""
-    deadline = time.monotonic() + timeout
-    quiet_since = None
+def settle(world, timeout: float = 120, *, cap: float = 1800) -> bool:
+    """Wait until both sandboxes have delivered their webhooks and the platform's queues are empty and stay so.
+
+    The night is long: while the queues keep shrinking (a backlog paced by amoCRM's 7 requests a second drains
+    slowly) the wait goes on, up to `cap`; `timeout` seconds without progress is the end of it."""
+    started = time.monotonic()
+    deadline = started + timeout
+    quiet_since, fewest = None, None
     while time.monotonic() < deadline:
         world.platform.check_alive()
         pass_the_night()
         world.ms.control("moysklad/webhooks/drain", {"timeout": 10})
         world.amo.control("amocrm/webhooks/flush", {"ignore_schedule": True})
-        if any(pending_work().values()):
+        waiting = sum(pending_work().values())
+        if fewest is None or waiting < fewest:
+            fewest = waiting
+            deadline = min(max(deadline, time.monotonic() + timeout), started + cap)
+        if waiting:
             quiet_since = None
         elif quiet_since is None:
             quiet_since = time.monotonic()

@@ -39,7 +39,7 @@ class Report:
             f"payments {s['payments']}  shipments {s['shipments']}  returns {s['returns']}",
             f"  lost {s['lost']}  doubled {s['doubled']}  drift {s['drift']}  document errors "
             f"{s['document_errors']}  unapproved в минус {s['sales_minus_unapproved']}  duplicates created "
-            f"{s['duplicates_created']}  settled {s['settled']}",
+            f"{s['duplicates_created']}  settled {s['settled']} after {s['settle_s']:.0f} s",
             f"  KPIs: automatic reserves {s['auto_reserve_share']}, quote → invoice median "
             f"{s['quote_to_invoice_median_s']} s, sales в минус approved {self.kpis.get('sales_in_minus')}",
         ]
@@ -64,7 +64,7 @@ def _plain(value):
     return str(value)
 
 
-def build_report(options, ledger, audit, *, seconds: float) -> Report:
+def build_report(options, ledger, audit, *, seconds: float, settle_seconds: float = 0.0) -> Report:
     kpis = audit.kpis
     share = kpis.get("automatic_reserve_share")
     median = kpis.get("quote_to_invoice_median_seconds")
@@ -81,6 +81,7 @@ def build_report(options, ledger, audit, *, seconds: float) -> Report:
         "quote_to_invoice_median_s": float(median) if median is not None else None,
         "sales_minus_unapproved": audit.number("minus"), "duplicates_created": duplicates,
         "orders_held": audit.counts.get("orders_held", 0), "settled": audit.settled, "seconds": round(seconds, 1),
+        "settle_s": round(settle_seconds, 1),
     }
     return Report(summary=summary, findings=[f.line() for f in audit.findings], kpis=kpis, slowest=audit.slowest,
                   faults=list(ledger.faults), gave_up=list(ledger.gave_up))

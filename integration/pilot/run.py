@@ -33,7 +33,7 @@ class Options:
     faults: str = "standard"
     day_seconds: float = 60.0
     log_dir: Path | None = None
-    settle_seconds: float = 120.0  # how long the queues may take to empty after the last day
+    settle_seconds: float = 120.0  # how long the queues may go without shrinking after the last day
 
 
 def know_the_business(world: World, seed: int) -> Catalog:
@@ -126,9 +126,11 @@ def run_pilot(options: Options, *, out=None, world: World | None = None) -> Repo
             connections.close_all()  # a fault may have restarted PostgreSQL under this process's connection
             out.write("pilot: the days are over; waiting for the queues to settle…\n")
             tracker.step("settling the queues")
+            settling = time.monotonic()
             settled = auditing.settle(world, options.settle_seconds)
             auditing.run_schedules(world)
             settled = auditing.settle(world, options.settle_seconds) and settled
+            settle_seconds = time.monotonic() - settling
             out.write("pilot: auditing the ERP, the platform and amoCRM…\n")
             tracker.step("audit")
             result = auditing.audit(world, ledger, started=started_on, baseline=baseline)
@@ -136,7 +138,8 @@ def run_pilot(options: Options, *, out=None, world: World | None = None) -> Repo
         if not settled:
             for line in auditing.describe_pending():
                 result.add("unsettled", "queue", "pending", line)
-        return build_report(options, ledger, result, seconds=time.monotonic() - started_at)
+        return build_report(options, ledger, result, seconds=time.monotonic() - started_at,
+                            settle_seconds=settle_seconds)
     finally:
         if own_world:
             world.stop()
