@@ -115,10 +115,10 @@ def settle(world, timeout: float = 120, *, cap: float = 1800) -> bool:
 
 def run_schedules(world) -> None:
     """The schedules' next ticks, played now rather than waited for: the ERP order-flow catch-up (lost
-    webhooks), the counterparties sync, the stock refresh and the amoCRM catalog push."""
+    webhooks), the catalog changes, the counterparties sync, the stock refresh and the amoCRM catalog push."""
     from integration import tasks
 
-    for name in ("sync_erp_changes", "sync_counterparties", "refresh_stock", "push_crm_catalog"):
+    for name in ("sync_erp_changes", "sync_catalog", "sync_counterparties", "refresh_stock", "push_crm_catalog"):
         getattr(tasks, name)()
 
 
