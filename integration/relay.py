@@ -25,6 +25,7 @@ from .http import timeout_cap
 from .leases import heartbeat
 from .models import OutboxAttempt, OutboxEvent
 from .outbox import earlier_open_events, get_handler, setting
+from .wakeup import notify
 
 logger = logging.getLogger(__name__)
 Status = OutboxEvent.Status
@@ -277,16 +278,61 @@ def renew_leases(worker: str, ids: list[int]) -> int:
         )
 
 
+class _Pace:
+    """How long this process's deliveries took lately (a moving average): slow ones (an ERP invoice with its print
+    form, a deal paced by amoCRM's limit) are claimed a few at a time, so idle workers take the rest instead of
+    them waiting behind this one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seconds = 0.0
+
+    def record(self, seconds: float) -> None:
+        with self.lock:
+            self.seconds = seconds if not self.seconds else 0.7 * self.seconds + 0.3 * seconds
+
+
+_pace = _Pace()
+
+
+def batch_seconds() -> float:
+    """About how long one worker's batch should take (setting OUTBOX_BATCH_SECONDS)."""
+    return float(setting("OUTBOX_BATCH_SECONDS", 2.0))
+
+
+def batch_size(limit: int) -> int:
+    per_event = _pace.seconds
+    return limit if per_event <= 0 else max(1, min(limit, int(batch_seconds() / per_event)))
+
+
+def reset_pace() -> None:
+    _pace.seconds = 0.0
+
+
+def hand_back(worker: str, ids: list[int]) -> int:
+    """Return leased events this worker has not started to the queue, as if never claimed."""
+    returned = OutboxEvent.objects.filter(pk__in=ids, status=Status.IN_FLIGHT, lease_owner=worker).update(
+        status=Status.PENDING, lease_owner="", lease_expires_at=None, attempts=F("attempts") - 1,
+        updated_at=timezone.now())
+    if returned:
+        notify("outbox")
+    return returned
+
+
 def deliver(worker: str, events: list[OutboxEvent]) -> list[_Result]:
     """Call the handlers of leased events one by one (no transaction open), then record the outcomes
-    (and the journal entries of the batch) in bulk. A heartbeat renews the batch's leases meanwhile."""
+    (and the journal entries of the batch) in bulk. A heartbeat renews the batch's leases meanwhile.
+    A batch that runs longer than batch_seconds() hands its unstarted events back for other workers."""
     results: list[_Result] = []
     pending: list[_Result] = []
     ids = [event.pk for event in events]
     every = lease_seconds() / 3
-    flushed = time.monotonic()
+    started = flushed = time.monotonic()
     with journal.buffered(), heartbeat(lambda: renew_leases(worker, ids), every, name=worker) as beat:
-        for event in events:
+        for number, event in enumerate(events):
+            if number and time.monotonic() - started > batch_seconds():
+                hand_back(worker, ids[number:])
+                break
             if time.monotonic() - flushed > every:  # outcomes so far become visible
                 journal.flush_buffer()
                 _record(worker, pending)
@@ -294,6 +340,7 @@ def deliver(worker: str, events: list[OutboxEvent]) -> list[_Result]:
                 flushed = time.monotonic()
             beat.handler_starts()
             result = _call(event)
+            _pace.record((result.finished_at - result.started_at).total_seconds())
             pending.append(result)
             results.append(result)
         journal.flush_buffer()
@@ -304,10 +351,10 @@ def deliver(worker: str, events: list[OutboxEvent]) -> list[_Result]:
 def relay_once(worker_id: str | None = None, limit: int = 50) -> int:
     """Claim and deliver one batch of due events; returns how many were attempted."""
     worker = worker_id or default_worker_id()
-    events = claim(worker, limit)
+    events = claim(worker, batch_size(limit))
     if events:
-        deliver(worker, events)
-    return len(events)
+        return len(deliver(worker, events))
+    return 0
 
 
 def deliver_one(event: OutboxEvent, *, timeout: float) -> bool:

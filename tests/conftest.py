@@ -28,3 +28,11 @@ def _language_left_as_found():
     language = translation.get_language()
     yield
     translation.activate(language) if language else translation.deactivate_all()
+
+
+@pytest.fixture(autouse=True)
+def _relay_pace_forgotten():
+    """The relay sizes its batches by how slow this process's recent deliveries were; a test starts unjudged."""
+    from integration import relay
+
+    relay.reset_pace()

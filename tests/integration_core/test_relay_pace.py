@@ -1,0 +1,41 @@
+"""Slow deliveries (an ERP invoice with its print form, a deal paced by amoCRM's limit) must not queue behind
+one worker while the others are idle: in the pilot an invoice waited a minute behind a batch another worker
+had claimed."""
+
+import pytest
+
+from integration import outbox, relay
+from integration.models import OutboxEvent
+
+from . import receiver_handlers  # noqa: F401 - registers "test.deliver"
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+Status = OutboxEvent.Status
+
+
+def send(backend, url, aggregate):
+    return outbox.enqueue(backend=backend, topic="test.deliver", aggregate=aggregate, payload={"url": url})
+
+
+def test_a_worker_slowed_by_a_delivery_hands_the_rest_of_its_batch_back(backend, receiver, settings):
+    settings.AMOERP = {**settings.AMOERP, "OUTBOX_BATCH_SECONDS": 0.5}
+    slow = send(backend, f"{receiver.url}/slow/1200", "order:1")
+    rest = [send(backend, f"{receiver.url}/ok", f"order:{n}") for n in (2, 3, 4)]
+    batch = relay.claim("w1", 50)
+    assert [e.pk for e in batch] == [slow.pk, *(e.pk for e in rest)]
+
+    delivered = relay.deliver("w1", batch)
+
+    assert [r.event.pk for r in delivered] == [slow.pk]
+    handed_back = OutboxEvent.objects.filter(pk__in=[e.pk for e in rest])
+    assert {(e.status, e.attempts, e.lease_owner) for e in handed_back} == {(Status.PENDING, 0, "")}
+    assert relay.relay_once("w2") == 1  # this worker now claims one at a time: its deliveries were slow
+    assert relay.relay_once("w2") + relay.relay_once("w2") == 2
+    assert OutboxEvent.objects.filter(status=Status.DELIVERED).count() == 4
+
+
+def test_fast_deliveries_are_still_claimed_in_batches(backend, receiver):
+    for n in range(20):
+        send(backend, f"{receiver.url}/ok", f"order:{n}")
+    assert relay.relay_once("w1") == 20
