@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "integration.staff.apps.StaffConfig",
     "integration.erp.moysklad.apps.MoySkladConfig",
     "integration.erp.onec.apps.OneCConfig",
+    "integration.erp.commerceml.apps.CommerceMLConfig",
     "integration.alerts.apps.AlertsConfig",
 ]
 if DEBUG:  # development tools (sandboxes, demo, pilot): never in production, not in the installed package
