@@ -6,7 +6,7 @@ Each `<Документ>` «Заказ товара» with our order key as Ид
 (an empty date comes as "T"). They become an ErpOrder (orders.actions.apply_erp_order through the core's
 apply_order), an ErpPayment and an ErpShipment (the core's apply_payment / apply_shipment), so the order, its
 payments and shipments and then the deal move exactly as with the other ERPs. A document already applied
-unchanged (its hash is kept in a Binding "in:<key>") writes nothing. The whole file is one transaction.
+unchanged (its hash is the remote_version of the order's binding) writes nothing. The whole file is one transaction.
 """
 
 from __future__ import annotations
@@ -77,6 +77,11 @@ def _erp_order(order: Order, doc: parser.Document) -> ErpOrder:
         paid_total=Decimal(0), shipped_total=Decimal(0), lines=erp_lines)
 
 
+def _movement_id(order: Order, kind: str, key: str) -> str:
+    """The ERP id of a payment or shipment 1C reports on the order (≤ 64 characters, stable per number/date)."""
+    return f"1c:{kind}:" + hashlib.sha256(f"{order.uuid}:{key}".encode()).hexdigest()[:40]
+
+
 def _apply(backend: Backend, order: Order, doc: parser.Document) -> None:
     where = f"Документ {doc.erp_id or doc.number}"
     paid_at = _date(doc.requisite("Дата оплаты по 1С"), f"{where}: Дата оплаты по 1С")
@@ -85,7 +90,7 @@ def _apply(backend: Backend, order: Order, doc: parser.Document) -> None:
     order = apply_order(backend, erp_order) or order
     if paid_at is not None:
         number = doc.requisite("Номер оплаты по 1С")
-        apply_payment(ErpPayment(erp_id=f"{order.uuid}:payment:{number or paid_at.date().isoformat()}", number=number,
+        apply_payment(ErpPayment(erp_id=_movement_id(order, "payment", number or paid_at.date().isoformat()), number=number,
                                  order_erp_id=erp_order.erp_id, paid_at=paid_at, amount=doc.total or order.total,
                                  purpose=f"1C: {number}".strip()))
     if shipped_at is not None:
@@ -94,7 +99,7 @@ def _apply(backend: Backend, order: Order, doc: parser.Document) -> None:
         lines = tuple(ErpShipmentLine(product_erp_id=line.product.erp_id or "",
                                       quantity=line.base_quantity - line.shipped_quantity)
                       for line in order.lines.select_related("product"))
-        apply_shipment(ErpShipment(erp_id=f"{order.uuid}:shipment:{number or shipped_at.date().isoformat()}",
+        apply_shipment(ErpShipment(erp_id=_movement_id(order, "shipment", number or shipped_at.date().isoformat()),
                                    number=number, order_erp_id=erp_order.erp_id, shipped_at=shipped_at,
                                    total=doc.total or order.total, lines=lines))
 
@@ -113,15 +118,18 @@ def import_documents(backend: Backend, path: Path) -> SyncRun:
             if order is None:
                 run.skipped += 1  # an order made in 1C alone: not ours to mirror
                 continue
-            key, hashed = f"in:{order.uuid}", _doc_hash(doc)
-            binding = Binding.objects.filter(backend=backend, content_type=content_type, external_id=key).first()
-            if binding is not None and binding.content_hash == hashed:
+            # The order's binding (made when 1C acknowledged it) keeps the last applied answer's hash.
+            hashed = _doc_hash(doc)
+            binding = Binding.objects.filter(backend=backend, content_type=content_type, object_id=order.pk).first()
+            if binding is not None and binding.remote_version == hashed:
                 run.unchanged += 1
                 continue
             _apply(backend, order, doc)
-            Binding.objects.update_or_create(backend=backend, content_type=content_type, external_id=key,
-                                             defaults={"object_id": order.pk, "content_hash": hashed,
-                                                       "synced_at": timezone.now()})
+            if binding is None:  # an answer before the acknowledgement: the order is still handed out again
+                Binding.objects.create(backend=backend, content_type=content_type, object_id=order.pk,
+                                       external_id=str(order.uuid), remote_version=hashed, synced_at=timezone.now())
+            else:
+                Binding.objects.filter(pk=binding.pk).update(remote_version=hashed, synced_at=timezone.now())
             run.updated += 1
         run.details["file"] = path.name
         run.save(update_fields=["updated", "unchanged", "skipped", "details"])

@@ -90,6 +90,9 @@ def exchange(request: HttpRequest, secret: str) -> HttpResponse:
     except (ExchangeError, IntegrationError, OSError, ValueError) as exc:
         logger.warning("CommerceML %s&%s for backend %s refused: %s", kind, mode, backend.name, exc)
         return failure(config, str(exc))
+    except Exception as exc:  # 1C shows the reason to its operator; we keep the traceback
+        logger.exception("CommerceML %s&%s for backend %s failed", kind, mode, backend.name)
+        return failure(config, f"{type(exc).__name__}: {exc}")
 
 
 def _checkauth(request: HttpRequest, backend: Backend, config: ExchangeConfig) -> HttpResponse:

@@ -1,0 +1,130 @@
+"""1C's sale exchange over real HTTP: our orders out as orders.xml (once, again only when changed), and 1C's
+answers (number, posting, status, payment, shipment, cancellation) back into the order and the deal."""
+
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+
+import pytest
+
+from catalog.models import Product, Warehouse
+from counterparties.models import Counterparty
+from documents.models import Payment
+from integration import relay
+from integration.erp.commerceml.adapter import last_exchange
+from integration.models import Backend, OutboxEvent, SyncRun
+from integration.sandbox.commerceml import files
+from orders import actions
+from orders.models import Order, Reservation, Shipment
+from orders.types import Actor, CartLine
+from tests.commerceml.conftest import demo_files
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+ADMIN = Actor(source="admin")
+
+
+@pytest.fixture
+def shop(exchange):
+    exchange().exchange_catalog(demo_files())
+    Backend.objects.create(name="amo", kind=Backend.Kind.AMOCRM, base_url="https://amo.invalid/")  # the deal's CRM
+    return exchange
+
+
+def place(quantity=Decimal(5), lead_id=3001) -> Order:
+    customer = Counterparty.objects.create(kind="legal", name="ООО Ромашка", full_name='ООО "Ромашка"',
+                                           inn="7707083893", kpp="770701001", legal_address="Москва, ул. Тверская, 1")
+    order = actions.get_or_create_order_for_lead(lead_id, counterparty=customer,
+                                                 warehouse=Warehouse.objects.get(name="Основной склад"))
+    cable = Product.objects.get(erp_id=files.DEMO[0].erp_id)
+    actions.set_cart(order, [CartLine(product_id=cable.pk, quantity=quantity)], actor=ADMIN,
+                     delivery_address="Москва, ул. Складская, 5", comment="Позвонить за час")
+    return Order.objects.get(pk=order.pk)
+
+
+def documents(xml: bytes) -> list[ET.Element]:
+    root = ET.fromstring(xml)
+    return [el for el in root if el.tag.endswith("Документ")]
+
+
+def field(element: ET.Element, path: str) -> str:
+    ns = "{urn:1C.ru:commerceml_2}"
+    found = element.find("/".join(ns + part for part in path.split("/")))
+    return found.text if found is not None else None
+
+
+def requisites(element: ET.Element) -> dict[str, str]:
+    return {field(r, "Наименование"): field(r, "Значение")
+            for r in element.iterfind("{urn:1C.ru:commerceml_2}ЗначенияРеквизитов/{urn:1C.ru:commerceml_2}ЗначениеРеквизита")}
+
+
+def test_orders_are_exported_once_and_again_only_when_changed(shop):
+    order = place()
+    relay.relay_once("cml-test")  # erp.order.upsert: nothing to push, the order says when 1C takes it
+    order.refresh_from_db()
+    assert "next exchange" in order.erp_pending_reason or "следующем обмене" in order.erp_pending_reason
+    assert not OutboxEvent.objects.filter(topic="erp.order.upsert").exclude(status="delivered").exists()
+
+    unacknowledged = shop().query_orders(acknowledge=False)
+    [doc] = documents(unacknowledged)
+    assert field(doc, "Ид") == str(order.uuid) and field(doc, "ХозОперация") == "Заказ товара"
+    assert field(doc, "Сумма") == "492.50" and field(doc, "Номер") == str(order.pk)
+    assert field(doc, "Контрагенты/Контрагент/ИНН") == "7707083893"
+    assert field(doc, "Контрагенты/Контрагент/ОфициальноеНаименование") == 'ООО "Ромашка"'
+    assert field(doc, "Товары/Товар/Ид") == files.DEMO[0].erp_id
+    assert (field(doc, "Товары/Товар/Количество"), field(doc, "Товары/Товар/ЦенаЗаЕдиницу")) == ("5", "98.50")
+    assert field(doc, "Товары/Товар/СтавкиНалогов/СтавкаНалога/Ставка") == "22"
+    assert field(doc, "Товары/Товар/Налоги/Налог/Сумма") == str(order.vat_total)
+    assert field(doc, "Комментарий") == "Позвонить за час"
+    assert requisites(doc)["Адрес доставки"] == "Москва, ул. Складская, 5"
+
+    assert len(documents(shop().query_orders())) == 1  # never acknowledged: handed out again, now acknowledged
+    assert documents(shop().query_orders()) == []  # 1C has it: not again
+    actions.set_cart(order, [CartLine(product_id=Product.objects.get(erp_id=files.DEMO[0].erp_id).pk,
+                                      quantity=Decimal(7))], actor=ADMIN)
+    [again] = documents(shop().query_orders())
+    assert field(again, "Товары/Товар/Количество") == "7"
+    assert documents(shop().query_orders()) == []
+
+
+def test_answers_of_1c_move_the_order_its_payments_shipments_and_the_deal(shop):
+    order = place()
+    shop().query_orders()
+    crm_events = OutboxEvent.objects.filter(topic="crm.lead.sync")
+    before = crm_events.count()
+
+    posted = {"Ид": order.uuid, "Номер": order.pk, "Сумма": order.total, "Номер по 1С": "ЗК-000123",
+              "Дата по 1С": "2026-12-01", "Проведен": "true", "Статус заказа": "Подтвержден",
+              "Дата оплаты по 1С": "T", "Дата отгрузки по 1С": "T"}
+    shop().send_orders(files.answer_xml([posted]))
+    order.refresh_from_db()
+    assert (order.erp_number, order.erp_state, order.status) == ("ЗК-000123", "Подтвержден", "reserved")
+    assert order.erp_pending_reason == ""
+    assert {r.status for r in Reservation.objects.filter(order=order)} == {"confirmed"}
+    assert crm_events.count() > before  # the deal is told
+
+    shop().send_orders(files.answer_xml([posted]))  # the same answer again writes nothing
+    assert SyncRun.objects.filter(kind="orders").latest("pk").unchanged == 1
+
+    done = {**posted, "Дата оплаты по 1С": "2026-12-02T10:00:00", "Номер оплаты по 1С": "ПП-77",
+            "Дата отгрузки по 1С": "03.12.2026 12:00:00", "Номер отгрузки по 1С": "РТ-55"}
+    shop(version="2.08").send_orders(files.answer_xml([done], encoding="windows-1251"))  # file, then import
+    order.refresh_from_db()
+    payment = Payment.objects.get(order=order)
+    assert (payment.number, payment.amount, payment.paid_at.date().isoformat()) == ("ПП-77", order.total, "2026-12-02")
+    assert order.payment_status == "paid"
+    shipment = Shipment.objects.get(order=order)
+    assert shipment.number == "РТ-55" and order.status == "closed"  # paid and shipped
+    assert documents(shop().query_orders()) == []  # what 1C set does not bounce back to it
+
+    shop().send_orders(files.answer_xml([{**done, "Отменен": "true"}]))
+    order.refresh_from_db()
+    assert order.erp_state == "Отменён"
+    assert Payment.objects.filter(order=order).count() == 1 and Shipment.objects.filter(order=order).count() == 1
+
+
+def test_info_lists_our_statuses(shop):
+    simulator = shop()
+    simulator.checkauth("sale")
+    response = simulator.call("sale", "info")
+    root = ET.fromstring(response.content)
+    assert [el.findtext("Ид") for el in root.find("Cтатусы")] == [value for value, _label in Order.Status.choices]
+    assert last_exchange(shop.backend) is not None  # the order's "reserve at the next exchange" note shows it
