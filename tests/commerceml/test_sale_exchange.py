@@ -17,6 +17,7 @@ from orders import actions
 from orders.models import Order, Reservation, Shipment
 from orders.types import Actor, CartLine
 from tests.commerceml.conftest import demo_files
+from tests.commerceml.schemas import schema_errors
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ADMIN = Actor(source="admin")
@@ -64,6 +65,7 @@ def test_orders_are_exported_once_and_again_only_when_changed(shop):
     assert not OutboxEvent.objects.filter(topic="erp.order.upsert").exclude(status="delivered").exists()
 
     unacknowledged = shop().query_orders(acknowledge=False)
+    assert schema_errors(unacknowledged) == {"2.08": [], "2.10": []}
     [doc] = documents(unacknowledged)
     assert field(doc, "Ид") == str(order.uuid) and field(doc, "ХозОперация") == "Заказ товара"
     assert field(doc, "Сумма") == "492.50" and field(doc, "Номер") == str(order.pk)

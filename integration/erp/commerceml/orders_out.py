@@ -46,20 +46,21 @@ def _requisite(parent: ET.Element, name: str, value: str) -> None:
 
 
 def _counterparty(parent: ET.Element, order: Order) -> None:
+    """Элементы in the XSD's order: a legal entity (ОфициальноеНаименование, ЮридическийАдрес — 1C makes a legal
+    entity of it) or a person/entrepreneur (ПолноеНаименование, АдресРегистрации), then contacts and the role."""
     party = order.counterparty
     holder = _add(_add(parent, "Контрагенты"), "Контрагент")
     _add(holder, "Ид", party.erp_id or f"amoerp-{party.pk}")
     _add(holder, "Наименование", party.name)
-    if party.kind == "legal":
-        _add(holder, "ОфициальноеНаименование", party.full_name or party.name)  # 1C makes a legal entity of it
-    else:
-        _add(holder, "ПолноеНаименование", party.full_name or party.name)
-    _add(holder, "Роль", "Покупатель")
+    legal = party.kind == "legal"
+    _add(holder, "ОфициальноеНаименование" if legal else "ПолноеНаименование", party.full_name or party.name)
+    if legal and party.legal_address:
+        _add(_add(holder, "ЮридическийАдрес"), "Представление", party.legal_address)
     if party.inn:
         _add(holder, "ИНН", party.inn)
     if party.kpp:
         _add(holder, "КПП", party.kpp)
-    if party.legal_address:
+    if not legal and party.legal_address:
         _add(_add(holder, "АдресРегистрации"), "Представление", party.legal_address)
     contacts = [("Почта", e.address) for e in party.emails.all()]
     contacts += [("ТелефонРабочий", p.number) for p in party.phones.all()]  # plain «Телефон» is dropped by 1C
@@ -69,29 +70,34 @@ def _counterparty(parent: ET.Element, order: Order) -> None:
             contact = _add(box, "Контакт")
             _add(contact, "Тип", kind)
             _add(contact, "Значение", value)
+    _add(holder, "Роль", "Покупатель")
+
+
+def _vat(parent: ET.Element, amount: Decimal) -> None:
+    tax = _add(_add(parent, "Налоги"), "Налог")
+    _add(tax, "Наименование", "НДС")
+    _add(tax, "УчтеноВСумме", "true")
+    _add(tax, "Сумма", _money(amount))
 
 
 def document(order: Order) -> ET.Element:
-    """One order as a `<Документ>` «Заказ товара» keyed by our order key (1C updates instead of duplicating)."""
+    """One order as a `<Документ>` «Заказ товара» keyed by our order key (1C updates instead of duplicating);
+    elements in the order of the 2.08/2.10 XSDs."""
     doc = ET.Element("Документ")
     _add(doc, "Ид", str(order.uuid))
     _add(doc, "Номер", str(order.pk))
     local = timezone.localtime(order.created_at)
     _add(doc, "Дата", local.date().isoformat())
-    _add(doc, "Время", local.strftime("%H:%M:%S"))
     _add(doc, "ХозОперация", "Заказ товара")
     _add(doc, "Роль", "Продавец")
     _add(doc, "Валюта", "руб" if order.currency == "RUB" else order.currency)
     _add(doc, "Курс", "1")
     _add(doc, "Сумма", _money(order.total))
     _counterparty(doc, order)
+    _add(doc, "Время", local.strftime("%H:%M:%S"))
     if order.comment:
         _add(doc, "Комментарий", order.comment)
-    taxes = _add(doc, "Налоги")
-    tax = _add(taxes, "Налог")
-    _add(tax, "Наименование", "НДС")
-    _add(tax, "УчтеноВСумме", "true")
-    _add(tax, "Сумма", _money(order.vat_total))
+    _vat(doc, order.vat_total)
     goods = _add(doc, "Товары")
     for line in order.lines.all():
         product = line.product
@@ -101,24 +107,21 @@ def document(order: Order) -> ET.Element:
         _add(row, "Наименование", product.name)
         _add(row, "БазоваяЕдиница", product.unit.short_name, Код=product.unit.okei_code,
              НаименованиеПолное=product.unit.name)
-        _add(row, "ЦенаЗаЕдиницу", _money(line.base_price))
-        _add(row, "Количество", str(line.base_quantity.normalize()))
-        _add(row, "Сумма", _money(line.total))
-        if line.discount_percent:
-            discount = _add(_add(row, "Скидки"), "Скидка")
-            _add(discount, "Процент", str(line.discount_percent.normalize()))
-            _add(discount, "УчтеноВСумме", "true")
         rates = _add(_add(row, "СтавкиНалогов"), "СтавкаНалога")
         _add(rates, "Наименование", "НДС")
         _add(rates, "Ставка", NO_VAT if line.vat_rate == "none" else line.vat_rate)
-        line_tax = _add(_add(row, "Налоги"), "Налог")
-        _add(line_tax, "Наименование", "НДС")
-        _add(line_tax, "УчтеноВСумме", "true")
-        _add(line_tax, "Сумма", _money(line.vat_amount))
         props = _add(row, "ЗначенияРеквизитов")
         kind = "Услуга" if product.kind == "service" else "Товар"
         _requisite(props, "ВидНоменклатуры", kind)
         _requisite(props, "ТипНоменклатуры", kind)
+        _add(row, "ЦенаЗаЕдиницу", _money(line.base_price))
+        _add(row, "Количество", str(line.base_quantity.normalize()))
+        _add(row, "Сумма", _money(line.total))
+        _vat(row, line.vat_amount)
+        if line.discount_percent:
+            discount = _add(_add(row, "Скидки"), "Скидка")
+            _add(discount, "Процент", str(line.discount_percent.normalize()))
+            _add(discount, "УчтеноВСумме", "true")
     props = _add(doc, "ЗначенияРеквизитов")
     _requisite(props, "Отменен", "true" if order.status == Order.Status.CANCELLED else "false")
     if order.delivery_address:
