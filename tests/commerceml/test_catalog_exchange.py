@@ -1,6 +1,8 @@
 """1C's catalog exchange over real HTTP: the simulator (as 1C) against our exchange URL on the live server."""
 
+import socket
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -138,3 +140,20 @@ def test_answers_in_windows_1251_when_the_backend_asks(exchange):
     response = simulator.call("catalog", "checkauth", auth=simulator.auth)
     assert response.headers["Content-Type"] == "text/plain; charset=windows-1251"
     assert response.content.decode("cp1251").startswith("failure\n")
+
+
+def test_a_part_shorter_than_its_length_is_refused_and_not_kept(exchange):
+    simulator = exchange()
+    simulator.checkauth()
+    simulator.init()
+    assert simulator.call("catalog", "file", data=b"<first part>", filename="import.xml").text == "success\n"
+    url = urlsplit(exchange.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as conn:
+        conn.sendall((f"POST {url.path}?type=catalog&mode=file&filename=import.xml HTTP/1.1\r\n"
+                      f"Host: {url.netloc}\r\nCookie: amoerp_cml={simulator.session_id}\r\nContent-Length: 100\r\n"
+                      "Connection: close\r\n\r\n").encode() + b"only 17 bytes...!")
+        conn.shutdown(socket.SHUT_WR)  # the connection breaks before the part's 100 bytes arrived
+        reply = b"".join(iter(lambda: conn.recv(4096), b""))
+    assert b"\r\n\r\nfailure\n" in reply and b"received 17 bytes of 100" in reply
+    session = Session.find(exchange.backend, simulator.session_id)
+    assert (session.files / "import.xml").read_bytes() == b"<first part>"  # the broken part is cut off again
