@@ -9,11 +9,12 @@ import requests
 
 from catalog.models import Category, Price, Product, StockLevel, Warehouse
 from integration.erp.commerceml import imports
+from integration.erp.commerceml.config import exchange_config
 from integration.erp.commerceml.sessions import Session
-from integration.models import Binding, SyncRun
+from integration.models import Binding, JournalEntry, SyncRun
 from integration.sandbox.commerceml import files
 from integration.sandbox.commerceml.client import ExchangeFailed
-from tests.commerceml.conftest import demo_files
+from tests.commerceml.conftest import PASSWORD, demo_files
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 CABLE, SOCKET, SERVICE = files.DEMO[0], files.DEMO[2], files.DEMO[4]
@@ -157,3 +158,14 @@ def test_a_part_shorter_than_its_length_is_refused_and_not_kept(exchange):
     assert b"\r\n\r\nfailure\n" in reply and b"received 17 bytes of 100" in reply
     session = Session.find(exchange.backend, simulator.session_id)
     assert (session.files / "import.xml").read_bytes() == b"<first part>"  # the broken part is cut off again
+
+
+def test_every_call_is_journaled_with_the_secrets_masked(exchange):
+    simulator = exchange(zip_files=False)
+    simulator.exchange_catalog(demo_files())
+    entries = list(JournalEntry.objects.filter(backend=exchange.backend).order_by("pk"))
+    assert len(entries) == len(simulator.transcript.calls)
+    assert {e.direction for e in entries} == {"in"} and "mode=checkauth" in entries[0].url
+    secret = exchange_config(exchange.backend).secret
+    stored = " ".join(f"{e.url} {e.request_headers} {e.response_body} {e.response_headers}" for e in entries)
+    assert secret not in stored and simulator.session_id not in stored and PASSWORD not in stored

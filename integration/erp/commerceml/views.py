@@ -27,6 +27,7 @@ from integration.erp.commerceml.config import (
 from integration.erp.commerceml.sessions import COOKIE, ExchangeError, Session
 from integration.erp.importers.cursors import set_cursor
 from integration.errors import IntegrationError
+from integration.journal import journal_incoming
 from integration.models import Backend
 from orders.models import Order
 
@@ -78,6 +79,24 @@ def exchange(request: HttpRequest, secret: str) -> HttpResponse:
     backend = backend_for_secret(secret)
     if backend is None:
         return failure(None, "unknown exchange address", status=404)
+    started = time.monotonic()
+    response = _handle(request, backend)
+    journal_incoming(request, _masked(response), backend, started=started)  # secret, password, cookie masked
+    return response
+
+
+def _masked(response: HttpResponse) -> HttpResponse:
+    """The response as the journal keeps it: the session id checkauth hands out is a credential too."""
+    masks = getattr(response, "journal_masks", ())
+    if not masks:
+        return response
+    body = response.content
+    for value in masks:
+        body = body.replace(value.encode(), b"***")
+    return HttpResponse(body, status=response.status_code, content_type=response["Content-Type"])
+
+
+def _handle(request: HttpRequest, backend: Backend) -> HttpResponse:
     config = exchange_config(backend)
     kind, mode = request.GET.get("type", ""), request.GET.get("mode", "")
     try:
@@ -104,6 +123,7 @@ def _checkauth(request: HttpRequest, backend: Backend, config: ExchangeConfig) -
     set_cursor(backend, LAST_EXCHANGE, timezone.now())
     response = answer(config, "success", COOKIE, session.sid, f"sessid={session.sid}", f"timestamp={int(time.time())}")
     response.set_cookie(COOKIE, session.sid, httponly=True, samesite="Lax")
+    response.journal_masks = (session.sid,)
     return response
 
 
