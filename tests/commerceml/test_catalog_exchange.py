@@ -169,3 +169,11 @@ def test_every_call_is_journaled_with_the_secrets_masked(exchange):
     secret = exchange_config(exchange.backend).secret
     stored = " ".join(f"{e.url} {e.request_headers} {e.response_body} {e.response_headers}" for e in entries)
     assert secret not in stored and simulator.session_id not in stored and PASSWORD not in stored
+
+
+def test_an_import_asked_again_after_its_success_is_not_run_twice(exchange):
+    simulator = exchange(zip_files=False)
+    simulator.exchange_catalog(demo_files())
+    runs = SyncRun.objects.filter(backend=exchange.backend).count()
+    again = simulator.import_file("import0_1.xml")  # 1C lost our `success` and asks once more
+    assert again[0] == "success" and SyncRun.objects.filter(backend=exchange.backend).count() == runs

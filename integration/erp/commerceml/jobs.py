@@ -78,6 +78,8 @@ def import_step(session: Session, name: str, budget: float) -> Answer:
     with session.locked():
         state = session.state()
         job = state.setdefault("imports", {}).get(name)
+        if job is None and name in state.get("imported", {}):  # 1C asks again (our answer was lost)
+            return Answer("success", state["imported"][name])
         if job is None:
             job = {"status": "running", "pid": os.getpid(), "started": time.time(), "done": 0}
             state["imports"][name] = job
@@ -96,9 +98,11 @@ def import_step(session: Session, name: str, budget: float) -> Answer:
         if time.monotonic() >= deadline:
             return Answer("progress", f"{name}: {job.get('done', 0)} records read")
         time.sleep(POLL_SECONDS)
-    with session.locked():  # reported once: a later call for the same name imports it again
+    with session.locked():  # reported once; a success is remembered, a failure is tried again on the next call
         state = session.state()
         state.get("imports", {}).pop(name, None)
+        if job.get("status") == "succeeded":
+            state.setdefault("imported", {})[name] = job.get("message", "")
         session.save(state)
     _threads.pop((str(session.dir), name), None)
     return Answer("success" if job.get("status") == "succeeded" else "failure", job.get("message", ""))

@@ -116,6 +116,8 @@ class Session:
 
     # ------------------------------------------------------------------ files
     def clear_files(self) -> None:
+        """A new upload (mode=init): the files and what was imported from them are forgotten."""
+        self.update(imported={})
         shutil.rmtree(self.files, ignore_errors=True)
         self.files.mkdir(parents=True, exist_ok=True)
 
