@@ -60,6 +60,8 @@ class Connector:
     # (backend, product ids): this connector's own on-demand stock refresh (default: the stock importer's)
     refresh_stock: Callable[[Backend, list[int]], Any] | None = None
     comparers: tuple[Callable[..., Any], ...] = ()  # reconciliation: fn(backend, *, repair, progress)
+    # backend -> what the widget says of a reserve this ERP confirms later (default: "confirmed by <label>")
+    reserve_note: Callable[[Backend], str] | None = None
 
 
 class UnknownConnector(PermanentError):

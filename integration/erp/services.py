@@ -28,6 +28,8 @@ def reserve_note(order) -> str:
         return ""
     if connectors.capabilities_for(backend).synchronous_reserve:
         return ""
+    if (own_note := connectors.connector_for(backend).reserve_note) is not None:
+        return own_note(backend)
     return _("The reserve will be confirmed by %(erp)s.") % {"erp": connectors.label_for(backend)}
 
 

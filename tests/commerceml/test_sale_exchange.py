@@ -11,6 +11,7 @@ from counterparties.models import Counterparty
 from documents.models import Payment
 from integration import relay
 from integration.erp.commerceml.adapter import last_exchange
+from integration.erp.services import reserve_note
 from integration.models import Backend, OutboxEvent, SyncRun
 from integration.sandbox.commerceml import files
 from orders import actions
@@ -59,6 +60,8 @@ def requisites(element: ET.Element) -> dict[str, str]:
 
 def test_orders_are_exported_once_and_again_only_when_changed(shop):
     order = place()
+    note = reserve_note(order)  # the widget's answer: 1C reserves at its next exchange, and when the last one was
+    assert order.status == "reserve_pending" and "next exchange (last exchange " in note
     relay.relay_once("cml-test")  # erp.order.upsert: nothing to push, the order says when 1C takes it
     order.refresh_from_db()
     assert "next exchange" in order.erp_pending_reason or "следующем обмене" in order.erp_pending_reason

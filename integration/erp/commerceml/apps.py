@@ -9,7 +9,7 @@ class CommerceMLConfig(AppConfig):
 
     def ready(self) -> None:
         from integration import connectors
-        from integration.erp.commerceml.adapter import CmlAdapter, await_exchange
+        from integration.erp.commerceml.adapter import CmlAdapter, await_exchange, awaiting_exchange_reason
         from integration.models import Backend
 
         connectors.register(connectors.Connector(
@@ -22,4 +22,5 @@ class CommerceMLConfig(AppConfig):
             # no stock on demand, no print forms (the platform renders documents).
             capabilities=connectors.Capabilities(),
             outbox_handlers={"erp.order.upsert": await_exchange, "erp.order.cancel": await_exchange},
+            reserve_note=awaiting_exchange_reason,
         ))
