@@ -177,3 +177,11 @@ def test_an_import_asked_again_after_its_success_is_not_run_twice(exchange):
     runs = SyncRun.objects.filter(backend=exchange.backend).count()
     again = simulator.import_file("import0_1.xml")  # 1C lost our `success` and asks once more
     assert again[0] == "success" and SyncRun.objects.filter(backend=exchange.backend).count() == runs
+
+
+def test_repeated_wrong_passwords_lock_the_caller_out(exchange):
+    for _attempt in range(10):
+        with pytest.raises(ExchangeFailed, match="wrong login or password"):
+            exchange(password="guess").checkauth()
+    with pytest.raises(ExchangeFailed, match="too many failed logins"):
+        exchange().checkauth()  # even the right password, until the window ends

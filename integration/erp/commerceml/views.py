@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from integration import throttling
 from integration.erp.commerceml import jobs, orders_in, orders_out
 from integration.erp.commerceml.adapter import LAST_EXCHANGE
 from integration.erp.commerceml.config import (
@@ -29,11 +30,20 @@ from integration.erp.importers.cursors import set_cursor
 from integration.errors import IntegrationError
 from integration.journal import journal_incoming
 from integration.models import Backend
+from integration.widget.models import ThrottleWindow
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
 INFO_VERSION = "2.08"
+LOCKOUT = throttling.Rate(limit=10, period=600)  # failed checkauth of one address for one backend
+LOCKOUT_SCOPE = "cml-login"
+
+
+def locked_out(caller: str) -> bool:
+    """The caller failed checkauth LOCKOUT.limit times in the current window: refused without a password check."""
+    return ThrottleWindow.objects.filter(key=f"{LOCKOUT_SCOPE}:{caller}"[:200], window_end__gt=time.time(),
+                                         hits__gte=LOCKOUT.limit).exists()
 
 
 def answer(config: ExchangeConfig | None, *lines: str, content_type: str = "text/plain") -> HttpResponse:
@@ -76,6 +86,9 @@ def _chunks(request: HttpRequest):
 
 @csrf_exempt
 def exchange(request: HttpRequest, secret: str) -> HttpResponse:
+    wait = throttling.hit("cml-ip", throttling.client_ip(request), throttling.rate_for("WEBHOOK_IP"))
+    if wait is not None:  # a flood, or guessed secrets
+        return failure(None, f"too many requests: try again in {int(wait)} s", status=429)
     backend = backend_for_secret(secret)
     if backend is None:
         return failure(None, "unknown exchange address", status=404)
@@ -115,9 +128,13 @@ def _handle(request: HttpRequest, backend: Backend) -> HttpResponse:
 
 
 def _checkauth(request: HttpRequest, backend: Backend, config: ExchangeConfig) -> HttpResponse:
+    caller = f"{backend.pk}:{throttling.client_ip(request)}"
+    if locked_out(caller):
+        return failure(config, f"too many failed logins: try again in {LOCKOUT.period // 60} min", status=429)
     credentials = _basic_auth(request)
     if credentials is None or not login_matches(config, *credentials):
         logger.warning("CommerceML checkauth refused for backend %s", backend.name)
+        throttling.hit(LOCKOUT_SCOPE, caller, LOCKOUT)
         return failure(config, "wrong login or password", status=401)
     session = Session.open(backend)
     set_cursor(backend, LAST_EXCHANGE, timezone.now())
