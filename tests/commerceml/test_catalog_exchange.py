@@ -54,7 +54,8 @@ def test_demo_exchange_in_parts_applies_catalog_prices_and_stock(exchange):
     assert transcript.modes("import")[-1] == "success"
     assert_demo_applied()
     runs = SyncRun.objects.filter(backend=exchange.backend).order_by("pk")
-    assert [(r.kind, r.status, r.full) for r in runs] == [("catalog", "succeeded", True), ("stock", "succeeded", True)]
+    assert [(r.kind, r.status, r.full, r.trigger) for r in runs] == [("catalog", "succeeded", True, "webhook"),
+                                                                      ("stock", "succeeded", True, "webhook")]
     assert Binding.objects.filter(backend=exchange.backend, external_id=CABLE.erp_id).exists()
     assert not list((Session.find(exchange.backend, simulator.session_id).files).rglob("*.xml"))
 

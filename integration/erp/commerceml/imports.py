@@ -6,7 +6,8 @@ and stock through the StockWriter. Prices are not part of the product records he
 offers.xml, after import.xml, so the product's hash covers its card only and each file owns its own rows.
 
 A file is read while it is applied (streaming, page by page); any error rolls the whole file back, so 1C's
-`failure` leaves nothing half-applied and the next exchange starts from the same state.
+`failure` leaves nothing half-applied and the next exchange starts from the same state. The runs are recorded with
+the trigger "webhook": the ERP pushed the data (1C's exchange), nobody on our side started them.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def import_catalog(backend: Backend, path: Path, *, progress: Progress | None = 
     """Groups, units and products of import.xml; a full catalog (СодержитТолькоИзменения=false) archives the
     products of this backend it no longer lists, a changes-only one leaves absent products alone."""
     adapter = PackageAdapter()
-    with sync_run(backend, "catalog", full=False) as run, transaction.atomic():
+    with sync_run(backend, "catalog", SyncRun.Trigger.WEBHOOK, full=False) as run, transaction.atomic():
         refs = References(backend, adapter, run)
         writer = ProductWriter(backend, run, refs, dry_run=backend.dry_run)
         page: list[ErpProduct] = []
@@ -138,7 +139,7 @@ def import_offers(backend: Backend, path: Path, *, progress: Progress | None = N
     offers.xml. Offers of a product's characteristics ("<product>#<characteristic>") are folded into the
     product: their stock is summed, the first one's prices are kept."""
     adapter = PackageAdapter()
-    with sync_run(backend, "stock", full=False) as run, transaction.atomic():
+    with sync_run(backend, "stock", SyncRun.Trigger.WEBHOOK, full=False) as run, transaction.atomic():
         refs = References(backend, adapter, run)
         stock = StockWriter(backend, run, dry_run=backend.dry_run)
         listed_lists: set[int] = set()

@@ -107,7 +107,7 @@ def _apply(backend: Backend, order: Order, doc: parser.Document) -> None:
 def import_documents(backend: Backend, path: Path) -> SyncRun:
     """Apply 1C's orders.xml; returns the sync run (kind "orders")."""
     content_type = ContentType.objects.get_for_model(Order)
-    with sync_run(backend, "orders", full=False) as run, transaction.atomic():
+    with sync_run(backend, "orders", SyncRun.Trigger.WEBHOOK, full=False) as run, transaction.atomic():
         for doc in parser.read(path):
             if not isinstance(doc, parser.Document):
                 continue
