@@ -27,7 +27,6 @@ ADMIN = Actor(source="admin")
 @pytest.fixture
 def shop(exchange):
     exchange().exchange_catalog(demo_files())
-    Backend.objects.create(name="amo", kind=Backend.Kind.AMOCRM, base_url="https://amo.invalid/")  # the deal's CRM
     return exchange
 
 
@@ -91,6 +90,7 @@ def test_orders_are_exported_once_and_again_only_when_changed(shop):
 
 
 def test_answers_of_1c_move_the_order_its_payments_shipments_and_the_deal(shop):
+    Backend.objects.create(name="amo", kind=Backend.Kind.AMOCRM, base_url="https://amo.invalid/")  # the deal's CRM
     order = place()
     shop().query_orders()
     crm_events = OutboxEvent.objects.filter(topic="crm.lead.sync")
