@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from catalog.models import Product, Warehouse
 from counterparties.models import Counterparty
@@ -87,6 +88,14 @@ def test_orders_are_exported_once_and_again_only_when_changed(shop):
     [again] = documents(shop().query_orders())
     assert field(again, "Товары/Товар/Количество") == "7"
     assert documents(shop().query_orders()) == []
+
+    actions.cancel(order, ADMIN)  # the cancellation reaches 1C at its next exchange
+    for _batch in range(5):  # one event of an order per batch: the upsert of the new cart, then the cancel
+        OutboxEvent.objects.exclude(status="delivered").update(next_attempt_at=timezone.now())
+        relay.relay_once("cml-test")
+    assert OutboxEvent.objects.get(topic="erp.order.cancel").status == "delivered"
+    [cancelled] = documents(shop().query_orders())
+    assert requisites(cancelled)["Отменен"] == "true"
 
 
 def test_answers_of_1c_move_the_order_its_payments_shipments_and_the_deal(shop):
