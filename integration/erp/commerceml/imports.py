@@ -189,9 +189,10 @@ def import_offers(backend: Backend, path: Path, *, progress: Progress | None = N
                 listed_lists = set(refs.price_lists.values())
                 known_warehouses = [w.erp_id for w in record.warehouses]
             elif isinstance(record, parser.Offer):
-                _fold(page, record, known_warehouses, refs, stock)
-                if page.count >= PAGE:
+                # A full page is written before the next product, never between two characteristics of one.
+                if page.count >= PAGE and record.product_erp_id not in page.stock | page.prices:
                     write()
+                _fold(page, record, known_warehouses, refs, stock)
         write()
         run.full = full
         run.details.update(file=path.name, rows_written=stock.rows_written + prices_written)
