@@ -13,8 +13,8 @@ urlpatterns = [
     path("api/v1/", include("counterparties.urls")),
     path("api/v1/", include("documents.urls")),
     path("api/widget/v1/", include("integration.widget.urls")),
-    *connectors.webhook_urlpatterns(),
-    path("", include("integration.erp.commerceml.urls")),  # exchange/1c/<secret>/: 1C's «Обмен с сайтом»  # hooks/<kind>/ of every registered connector
+    *connectors.webhook_urlpatterns(),  # hooks/<kind>/ of every registered connector
+    path("", include("integration.erp.commerceml.urls")),  # exchange/1c/<secret>/: 1C's «Обмен с сайтом»
     path("widget-demo/", include("integration.widget.demo_urls")),  # DEBUG or AMOERP_WIDGET["DEMO_PAGE"] only
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
