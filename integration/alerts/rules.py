@@ -162,6 +162,18 @@ def check_reconciliation_drift(threshold: int, now: datetime) -> list[Finding]:
         "warning")]
 
 
+def check_health(threshold: int, now: datetime) -> list[Finding]:
+    """A part of `/health/` failing: the database, the cache or the queue (the schedules, the cluster, the due
+    backlog). Backend parts are left to the rules above (paused, token, sync age), which say more about them."""
+    from integration.health import check_all
+
+    return [
+        Finding(part.name, _("The health check fails on %(part)s: %(problems)s")
+                % {"part": part.name, "problems": "; ".join(part.problems) or "—"})
+        for part in check_all() if not part.ok and not part.name.startswith("backend:")
+    ]
+
+
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec("sync_failing", gettext_lazy("A sync fails again and again"), gettext_lazy("failed runs in a row"), 2,
              check_sync_failing),
@@ -179,6 +191,7 @@ RULES: tuple[RuleSpec, ...] = (
              60, check_webhooks_silent),
     RuleSpec("reconciliation_drift", gettext_lazy("The reconciliation left drifts"), gettext_lazy("open drifts"), 1,
              check_reconciliation_drift),
+    RuleSpec("health", gettext_lazy("The health check (/health/) fails"), gettext_lazy("not used"), 1, check_health),
 )
 BY_KEY = {spec.key: spec for spec in RULES}
 

@@ -90,7 +90,20 @@ SCENARIOS = {
         lambda erp, crm: ReconcileRun.objects.create(status="succeeded", drift_count=3, repaired=1),
         lambda erp, crm: ReconcileRun.objects.create(status="succeeded", drift_count=0),
     ),
+    "health": (  # /health/'s queue part: a schedule far behind (is qcluster running?)
+        lambda erp, crm: _late_schedule(),
+        lambda erp, crm: _late_schedule().delete(),
+    ),
 }
+
+
+def _late_schedule():
+    from django_q.models import Schedule
+
+    schedule, _ = Schedule.objects.get_or_create(
+        name="late", defaults={"func": "integration.tasks.drain_queue", "schedule_type": Schedule.MINUTES, "minutes": 1,
+                               "next_run": timezone.now() - timedelta(hours=1)})
+    return schedule
 
 
 def test_every_rule_has_a_scenario_and_a_default_row(db):
@@ -194,6 +207,16 @@ def test_the_admin_keeps_the_token_encrypted_masked_and_sends_a_test(admin_clien
     response = admin_client.post(f"/admin/alerts/alertsettings/{channels.pk}/test/", follow=True)
     assert "Test alert sent: telegram" in response.content.decode()
     assert len(mailoutbox) == 1 and len(telegram.received) == 1
+
+
+def test_the_health_rule_names_the_failing_part_and_skips_backend_parts(erp, crm, channels, telegram, mailoutbox):
+    _run(erp, "succeeded", ago=timedelta(hours=30))  # /health/ fails on backend:moysklad too: sync_stale says it
+    _late_schedule()
+    evaluate()
+    incident = Incident.objects.get(rule="health")
+    assert incident.subject == "queue"
+    assert "schedule(s) more than" in incident.message and "is qcluster running?" in incident.message
+    assert not Incident.objects.filter(rule="health", subject__startswith="backend:").exists()
 
 
 def test_the_alerts_schedule_runs_the_rules(erp, crm, channels, telegram, mailoutbox):
