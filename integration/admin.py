@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import inbox, outbox
+from . import inbox, outbox, replays
 from .amocrm.forms import MANAGED_SETTINGS
 from .backends import pause_backend, resume_backend
 from .conflicts import resolve_conflict
@@ -370,6 +370,19 @@ STATUS_COLOURS = {
 }
 
 
+def replay_in_background(model_admin, request, queryset, kind: str):
+    """More than one batch selected: replay in the background and show its live progress (None: do it now)."""
+    ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+    if len(ids) <= replays.batch_size():
+        return None
+    label = _("bulk replay of %(count)s %(what)s by %(user)s") % {
+        "count": len(ids), "what": model_admin.model._meta.verbose_name_plural, "user": request.user}
+    record = replays.start_bulk_replay(kind, ids, label=str(label))
+    model_admin.message_user(request, _("Replaying %(count)s in the background: the progress is below.")
+                             % {"count": len(ids)}, messages.INFO)
+    return HttpResponseRedirect(reverse("staff:progress", args=[record.pk]))
+
+
 def badge(obj) -> str:
     return format_html('<b style="color:{}">{}</b>', STATUS_COLOURS.get(obj.status, "#333"), obj.get_status_display())
 
@@ -449,6 +462,9 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Replay selected events"), permissions=["replay"])
     def replay_selected(self, request, queryset):
+        background = replay_in_background(self, request, queryset, "outbox")
+        if background is not None:
+            return background
         count = outbox.replay(list(queryset))
         self.message_user(request, ngettext("%(count)d event queued again.", "%(count)d events queued again.", count) % {"count": count}, messages.SUCCESS)
 
@@ -536,6 +552,9 @@ class InboxMessageAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Process selected messages again"), permissions=["replay"])
     def replay_selected(self, request, queryset):
+        background = replay_in_background(self, request, queryset, "inbox")
+        if background is not None:
+            return background
         count = inbox.replay(list(queryset))
         self.message_user(request, ngettext("%(count)d message queued again.", "%(count)d messages queued again.", count) % {"count": count}, messages.SUCCESS)
 
