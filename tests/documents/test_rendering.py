@@ -141,3 +141,37 @@ def test_quick_invoice_uses_the_order_number(order):
     text, _ = pdf_text(render_quick_invoice(order))
     assert "Счёт на оплату № 00042" in text and "2 649,99" in text
     assert not Document.objects.exists()  # nothing stored
+
+
+def test_500_line_invoice_has_every_line_in_order_and_the_right_totals():
+    """The `invoice_pdf` bench's invoice: mixed quantities, prices and VAT rates; every line's name, quantity and
+    total in the text, in order, and the totals, VAT by rate and amount in words of the stored order."""
+    from documents.rendering import format_money
+    from documents.words import amount_in_words
+
+    def money(value) -> str:
+        return format_money(value).replace("\u00a0", " ")
+
+    rates = [VatRate.VAT_22, VatRate.VAT_10, VatRate.NONE, VatRate.VAT_5, VatRate.VAT_7]
+    order = make_order(
+        [(f"Товар для замера № {n}", str(n % 7 + 1), f"{n}.99", rates[n % len(rates)]) for n in range(1, 501)],
+        counterparty=make_counterparty(),
+    )
+    text, pages = pdf_text(render_pdf(Document(order=order, kind=Document.Kind.INVOICE, number="BENCH-500")))
+    assert pages >= 9
+    position = 0
+    for line in order.lines.select_related("product").order_by("position"):
+        vat = "без НДС" if line.vat_rate == VatRate.NONE else f"{line.vat_rate}%"
+        row = (f"{line.position} Товар для замера № {line.position} ({line.product.article}) {line.quantity:.0f} шт "
+               f"{money(line.price)} {vat} {money(line.total)}")
+        found = text.find(row, position)
+        assert found >= 0, f"line {line.position} missing or out of order: {row!r}"
+        position = found + len(row)
+    total = money(order.total)
+    assert f"Итого: {total}" in text and f"Всего к оплате: {total}" in text
+    assert f"Всего наименований 500, на сумму {total} руб." in text
+    by_rate = {rate: sum(line.vat_amount for line in order.lines.all() if line.vat_rate == rate) for rate in rates
+               if rate != VatRate.NONE}
+    for rate, vat in by_rate.items():
+        assert f"В том числе НДС {rate} %: {money(vat)}" in text
+    assert amount_in_words(order.total) in text
