@@ -4,6 +4,7 @@ sync runs, conflicts and overrides."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -44,8 +45,11 @@ from .models import (
 )
 from .overrides import model_field, pin_value
 from .secrets import mask_secret, redact_text
+from .staff.bigtables import BigTableAdminMixin
 from .staff.bodies import body_block
 from .staff.permissions import CredentialsHiddenMixin, can_pause_backends, can_see_credentials
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def pretty_json(value) -> str:
@@ -387,11 +391,32 @@ def badge(obj) -> str:
     return format_html('<b style="color:{}">{}</b>', STATUS_COLOURS.get(obj.status, "#333"), obj.get_status_display())
 
 
+class TopicFilter(admin.SimpleListFilter):
+    """The topics of the last day's events and of those still open or dead (index ranges), not a DISTINCT over
+    every event ever (40 ms at 200k events, growing with the table)."""
+
+    title = _("topic")
+    parameter_name = "topic"
+
+    def lookups(self, request, model_admin):
+        recent = OutboxEvent.objects.filter(created_at__gte=timezone.now() - timedelta(days=1))
+        unfinished = OutboxEvent.objects.filter(status__in=outbox.OPEN_STATUSES)
+        topics = {*recent.values_list("topic", flat=True).order_by().distinct(),
+                  *unfinished.values_list("topic", flat=True).order_by().distinct()}
+        if self.value():
+            topics.add(self.value())
+        return [(topic, topic) for topic in sorted(topics)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(topic=self.value()) if self.value() else queryset
+
+
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["id", "topic", "backend", "aggregate", "status_badge", "attempts", "next_attempt_at", "blocked_by", "error_short", "created_at"]
-    list_filter = ["status", "backend", "topic", BlockedFilter]
-    search_fields = ["aggregate_id", "idempotency_key", "topic"]
+    list_filter = ["status", "backend", TopicFilter, BlockedFilter]
+    # Exact ids and keys (an index-free ILIKE '%q%' over 200k events took 330 ms a query); the topic is a filter.
+    search_fields = ["aggregate_id__exact", "idempotency_key__exact"]
     list_select_related = ["backend"]
     date_hierarchy = "created_at"
     readonly_fields = [
@@ -582,10 +607,23 @@ class StatusClassFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MethodFilter(admin.SimpleListFilter):
+    """The HTTP methods we use, listed without a DISTINCT over the whole journal (300 ms at 1M entries)."""
+
+    title = _("method")
+    parameter_name = "method__exact"
+
+    def lookups(self, request, model_admin):
+        return [(method, method) for method in HTTP_METHODS]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(method=self.value()) if self.value() else queryset
+
+
 @admin.register(JournalEntry)
-class JournalEntryAdmin(admin.ModelAdmin):
+class JournalEntryAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "backend", "direction", "method", "url_short", "status_code", "duration_ms", "correlated"]
-    list_filter = ["direction", StatusClassFilter, "backend", "method", "content_type"]
+    list_filter = ["direction", StatusClassFilter, "backend", MethodFilter, "content_type"]
     search_fields = ["url", "object_repr", "error"]
     date_hierarchy = "created_at"
     list_select_related = ["backend", "content_type"]

@@ -1,12 +1,18 @@
 """Orders in the admin: lists, filters, the order's lines/reserves/approvals/shipments inline, history,
 and the approve-shortage and cancel actions (permissioned)."""
 
+import uuid
+from contextlib import suppress
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from counterparties.models import Counterparty
+from integration.staff.bigtables import BigTableAdminMixin, search_words
 from orders import actions
 from orders.errors import OrderError
 from orders.models import Approval, Order, OrderLine, Reservation, Shipment, ShipmentLine
@@ -67,11 +73,11 @@ class ShipmentInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(SimpleHistoryAdmin):
+class OrderAdmin(BigTableAdminMixin, SimpleHistoryAdmin):
     list_display = ["__str__", "lead_id", "counterparty", "status", "payment_status", "erp_number", "total",
                     "version", "erp_pending_reason", "updated_at"]
     list_filter = ["status", "payment_status", "warehouse", "currency", "created_at"]
-    search_fields = ["=lead_id", "erp_number", "erp_id", "counterparty__name", "counterparty__inn", "=uuid"]
+    search_fields = ["=lead_id", "erp_number", "=erp_id", "counterparty__name", "counterparty__inn", "=uuid"]
     list_select_related = ["counterparty"]
     date_hierarchy = "created_at"
     readonly_fields = ["uuid", "lead_id", "status", "payment_status", "erp_id", "erp_number", "erp_state",
@@ -83,6 +89,20 @@ class OrderAdmin(SimpleHistoryAdmin):
     inlines = [OrderLineInline, ReservationInline, ApprovalInline, ShipmentInline]
     action_form = OrderActionForm
     actions = ["approve_shortage", "cancel_orders"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """The search_fields above, each word an OR of indexed conditions: the lead id and uuid when the word
+        is one, the ERP id, the ERP number (trigram) and the counterparties found by name or INN (a small table,
+        then the orders' counterparty index) — no join, no UPPER(lead_id::text) scan of every order."""
+        for word in search_words(search_term):
+            counterparties = Counterparty.objects.filter(Q(name__icontains=word) | Q(inn__icontains=word))
+            match = Q(erp_number__icontains=word) | Q(erp_id=word) | Q(counterparty__in=counterparties.values("pk"))
+            if word.isdigit() and int(word) < 2**63:
+                match |= Q(lead_id=int(word))
+            with suppress(ValueError):
+                match |= Q(uuid=uuid.UUID(word))
+            queryset = queryset.filter(match)
+        return queryset, False
 
     @admin.display(description=_("how lines get a warehouse"))
     def warehouse_rule(self, obj):
