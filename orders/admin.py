@@ -79,6 +79,7 @@ class OrderAdmin(BigTableAdminMixin, SimpleHistoryAdmin):
     list_filter = ["status", "payment_status", "warehouse", "currency", "created_at"]
     search_fields = ["=lead_id", "erp_number", "=erp_id", "counterparty__name", "counterparty__inn", "=uuid"]
     list_select_related = ["counterparty"]
+    autocomplete_fields = ["counterparty"]  # a <select> of every counterparty (thousands) made the page slow
     date_hierarchy = "created_at"
     readonly_fields = ["uuid", "lead_id", "status", "payment_status", "erp_id", "erp_number", "erp_state",
                        "erp_pending_reason", "warehouse_rule", "erp_updated_at", "price_list", "currency", "total", "vat_total", "version", "first_cart_at",
