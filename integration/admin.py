@@ -415,8 +415,9 @@ class TopicFilter(admin.SimpleListFilter):
 class OutboxEventAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["id", "topic", "backend", "aggregate", "status_badge", "attempts", "next_attempt_at", "blocked_by", "error_short", "created_at"]
     list_filter = ["status", "backend", TopicFilter, BlockedFilter]
-    # Exact ids and keys (an index-free ILIKE '%q%' over 200k events took 330 ms a query); the topic is a filter.
-    search_fields = ["aggregate_id__exact", "idempotency_key__exact"]
+    # The exact aggregate id, indexed (ILIKE '%q%' on id, key and topic scanned 200k events, 100+ ms a query,
+    # three queries a page); the topic is a filter.
+    search_fields = ["aggregate_id__exact"]
     list_select_related = ["backend"]
     date_hierarchy = "created_at"
     readonly_fields = [

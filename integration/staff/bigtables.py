@@ -105,6 +105,9 @@ class BigTableAdminMixin:
 
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    # Django renders a row in ~1.5 ms (links with preserved filters, escaping, formatting): 50 rows keep a page
+    # within its budget on a busy 2-core machine, where 100 took 200-400 ms before any query.
+    list_per_page = 50
 
     def get_changelist(self, request, **kwargs):
         return BigTableChangeList

@@ -4,7 +4,7 @@ The tables are filled in SQL (INSERT … SELECT generate_series, then VACUUM ANA
 then each page staff use daily — the changelist, its search, its most used filters and date drill-down, and the
 dashboard — is requested by a logged-in superuser through the Django test client (the whole admin stack, no
 network), once to warm up and then BENCH_ADMIN_REQUESTS times; the line gives each page's p95 in ms, and the
-dashboard's once more with its caches emptied before each request (`dashboard_cold_cache`).
+dashboard's once more with its caches emptied before each request (`dashboard_cold_cache_p95_ms`).
 BENCH_ADMIN_SCALE (e.g. 0.1) shrinks every table for quick iterations.
 """
 
@@ -175,8 +175,9 @@ def run() -> list[dict]:
             results[name] = round(percentile(measure(client, url), 95), 1)
             log.info("%s: p95 %.1f ms", name, results[name])
         # The dashboard's KPI panel and charts are cached for minutes: what the first visitor after that waits.
-        results["dashboard_cold_cache"] = round(percentile(measure(client, "/admin/", cold=True), 95), 1)
+        cold = round(percentile(measure(client, "/admin/", cold=True), 95), 1)
     worst = max(results.values())
     return [{"bench": "admin_changelists", "products": PRODUCTS, "journal": JOURNAL, "outbox": OUTBOX,
              "orders": ORDERS, "requests_per_page": REQUESTS, "seed_seconds": round(seeded, 1), "pages": results,
-             "worst_p95_ms": worst, "slow_pages": sorted(name for name, ms in results.items() if ms > AIM_MS)}]
+             "worst_p95_ms": worst, "slow_pages": sorted(name for name, ms in results.items() if ms > AIM_MS),
+             "dashboard_cold_cache_p95_ms": cold}]
