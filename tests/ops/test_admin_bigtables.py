@@ -85,8 +85,8 @@ def test_a_small_count_is_exact(admin_client, spread_journal):
 def test_the_method_filter_lists_http_methods_and_filters(admin_client, spread_journal):
     page = admin_client.get(JOURNAL).content.decode()
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        assert f"?method__exact={method}" in page
-    filtered = admin_client.get(f"{JOURNAL}?method__exact=POST").content.decode()
+        assert f"?method={method}" in page
+    filtered = admin_client.get(f"{JOURNAL}?method=POST").content.decode()
     assert filtered.count('class="field-url_short"') == 4
 
 
