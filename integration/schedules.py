@@ -50,6 +50,9 @@ def specs() -> list[ScheduleSpec]:
         *connectors.schedule_specs(),
         # Alert rules: a message per new incident, reminders while it lasts, one when it is resolved.
         ScheduleSpec("amoerp: alerts", "integration.alerts.tasks.evaluate_alerts", Schedule.MINUTES, minutes=1),
+        # The dashboard's KPI panel and charts, computed ahead into the shared cache (nobody waits for them).
+        ScheduleSpec("amoerp: dashboard precompute", "integration.staff.precompute.precompute_dashboard",
+                     Schedule.MINUTES, minutes=1),
     ]
 
 

@@ -21,25 +21,30 @@ from .trends import DEFAULT_PERIOD, PERIODS, build_trends
 CACHE_SECONDS = {"24h": 60, "7d": 300, "30d": 900}
 
 
+def trends_key(period: str, backend: Backend | None = None) -> str:
+    return f"staff:trends:{get_language()}:{period}:{backend.pk if backend else 'all'}"
+
+
+def build_trends_context(period: str, backend: Backend | None = None) -> dict:
+    """Each chart of the period as SVG, its legend and its numbers as a table (what is cached)."""
+    trends = build_trends(period, backend=backend)
+    labels = trends.labels
+    charts = []
+    for chart in trends.charts:
+        series = [(line.name, line.values, line.css) for line in chart.lines]
+        rows = [{"label": label, "values": [_number(line.values[i]) for line in chart.lines]}
+                for i, label in enumerate(labels)]
+        charts.append({"key": chart.key, "title": chart.title, "unit": chart.unit, "lines": chart.lines,
+                       "svg": multi_line_chart(series, labels, title=chart.title), "rows": rows})
+    return {"trends": trends, "charts": charts}
+
+
 def trends_context(period: str, backend: Backend | None = None) -> dict:
-    """What `staff/_trends.html` shows: each chart as SVG, its legend and its numbers as a table (cached)."""
+    """What `staff/_trends.html` shows (cached; the dashboard's are computed ahead, see precompute.py)."""
     period = period if period in PERIODS else DEFAULT_PERIOD
-    key = f"staff:trends:{get_language()}:{period}:{backend.pk if backend else 'all'}"
-
-    def build() -> dict:
-        trends = build_trends(period, backend=backend)
-        labels = trends.labels
-        charts = []
-        for chart in trends.charts:
-            series = [(line.name, line.values, line.css) for line in chart.lines]
-            rows = [{"label": label, "values": [_number(line.values[i]) for line in chart.lines]}
-                    for i, label in enumerate(labels)]
-            charts.append({"key": chart.key, "title": chart.title, "unit": chart.unit, "lines": chart.lines,
-                           "svg": multi_line_chart(series, labels, title=chart.title), "rows": rows})
-        return {"trends": trends, "charts": charts}
-
-    return {**cache.get_or_set(key, build, CACHE_SECONDS[period]), "backend": backend,
-            "periods": [(name, str(spec[2])) for name, spec in PERIODS.items()]}
+    built = cache.get_or_set(trends_key(period, backend), lambda: build_trends_context(period, backend),
+                             CACHE_SECONDS[period])
+    return {**built, "backend": backend, "periods": [(name, str(spec[2])) for name, spec in PERIODS.items()]}
 
 
 def _number(value):

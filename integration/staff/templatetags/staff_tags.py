@@ -28,10 +28,14 @@ def staff_dashboard(context):
     }
 
 
+def kpi_key() -> str:
+    return f"staff:kpis:{get_language()}:{timezone.localdate().isoformat()}"
+
+
 def kpi_panel():
-    """The KPI panel is about a hundred aggregate queries over 12 weeks: computed at most every few minutes."""
-    key = f"staff:kpis:{get_language()}:{timezone.localdate().isoformat()}"
-    return cache.get_or_set(key, build_kpi_panel, KPI_CACHE_SECONDS)
+    """The KPI panel is about a hundred aggregate queries over 12 weeks: computed at most every few minutes (and
+    ahead of visitors, see precompute.py)."""
+    return cache.get_or_set(kpi_key(), build_kpi_panel, KPI_CACHE_SECONDS)
 
 
 @register.filter
