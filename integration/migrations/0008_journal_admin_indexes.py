@@ -40,6 +40,6 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("integration", "0006_progress")]
+    dependencies = [("integration", "0007_commerceml_exchange")]
 
     operations = [migrations.RunPython(create, drop)]
