@@ -21,6 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from catalog.models import Product
+from documents.returns import order_net_figures
 from integration.amocrm import mappers as m
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.errors import ValidationFailed
@@ -41,6 +42,7 @@ LEAD_FIELDS = [
     {"code": m.ERP_STATUS, "name": "Статус заказа в ERP", "type": "text", "sort": 520},
     {"code": m.PAYMENT_STATUS, "name": "Оплата", "type": "text", "sort": 530},
     {"code": m.SHIPMENT_STATUS, "name": "Отгрузка", "type": "text", "sort": 540},
+    {"code": m.NET_TOTAL, "name": "Сумма за вычетом возвратов", "type": "numeric", "sort": 550},
 ]
 
 
@@ -296,6 +298,8 @@ def push_order_to_lead(backend: Backend, order_id: int, *, client: AmoCrmClient 
     with translation.override(note_language(backend)):
         values = {m.ERP_NUMBER: order.erp_number or "—", m.ERP_STATUS: order.erp_state or order.get_status_display(),
                   m.PAYMENT_STATUS: order.get_payment_status_display(), m.SHIPMENT_STATUS: shipment_label(order)}
+        net = order_net_figures(order)
+        values[m.NET_TOTAL] = f"{net.total:.2f}"
         values = {code: str(value) for code, value in values.items()}
         status_id = target_status(client, order, raw)
         ids = lead_field_ids(client)
@@ -304,6 +308,10 @@ def push_order_to_lead(backend: Backend, order_id: int, *, client: AmoCrmClient 
         text = _("ERP order %(number)s: %(status)s; payment: %(payment)s; shipment: %(shipment)s.") % {
             "number": values[m.ERP_NUMBER], "status": values[m.ERP_STATUS], "payment": values[m.PAYMENT_STATUS],
             "shipment": values[m.SHIPMENT_STATUS]}
+        if net.returned:
+            text += " " + _("Returned: %(quantity)s for %(amount)s; net of returns: %(net)s.") % {
+                "quantity": m.format_quantity(net.returned), "amount": f"{net.returned_total:.2f}",
+                "net": values[m.NET_TOTAL]}
         # The note first: a retry after a lost answer to the PATCH finds it, and one whose PATCH landed stops above.
         noted = add_note_once(client, "leads", order.lead_id, text)
         payload: dict[str, Any] = {} if status_id is None else {"status_id": status_id}

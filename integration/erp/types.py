@@ -251,6 +251,7 @@ class ErpDocument:
 class ErpShipmentLine:
     product_erp_id: str
     quantity: Decimal
+    price: Decimal | None = None  # per unit as shipped (VAT as the document says); None when the ERP omits it
 
 
 @dataclass(frozen=True)

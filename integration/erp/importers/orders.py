@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 
 from catalog.models import Product
@@ -25,7 +26,7 @@ from integration.errors import IntegrationError, RetryableError
 from integration.models import Backend, SyncRun
 from integration.syncruns import sync_run
 from orders.errors import OrderError
-from orders.models import Order
+from orders.models import Order, Shipment
 from orders.types import ErpOrderLine, ErpOrderSnapshot, ShipmentInput, ShipmentLineInput
 
 OVERLAP = timedelta(minutes=2)
@@ -94,28 +95,37 @@ def apply_order(backend: Backend, order: ErpOrder) -> Order | None:
     local = local_order(order.erp_id, order.external_code)
     if local is None:
         return None  # an order created in the ERP alone: not ours to mirror
+    from orders.replacements import keep_replacements
+
     import_missing_products(backend, order.lines)
-    return apply_erp_order(local, snapshot(order))
+    return apply_erp_order(local, keep_replacements(local, snapshot(order)))
 
 
 def apply_shipment(shipment: ErpShipment) -> bool:
+    """A shipment of our order, once per ERP id; a product the order does not list (a replacement) is added
+    as a line of its own first, in the same transaction."""
     from orders.actions import register_shipment
+    from orders.replacements import ShippedItem, add_replacement_lines
 
     order = local_order(shipment.order_erp_id)
     if order is None:
         return False
     products = _product_pks(line.product_erp_id for line in shipment.lines)
+    shipped = [line for line in shipment.lines if line.product_erp_id in products and line.quantity > 0]
     lines = [
-        ShipmentLineInput(product_id=products[line.product_erp_id], quantity_base=line.quantity)
-        for line in shipment.lines
-        if line.product_erp_id in products and line.quantity > 0
+        ShipmentLineInput(product_id=products[line.product_erp_id], quantity_base=line.quantity) for line in shipped
     ]
-    register_shipment(
-        order,
-        ShipmentInput(
-            shipped_at=shipment.shipped_at, lines=lines, erp_id=shipment.erp_id, number=shipment.number
-        ),
-    )
+    with transaction.atomic():
+        if not Shipment.objects.filter(erp_id=shipment.erp_id).exists():
+            add_replacement_lines(order, [
+                ShippedItem(products[line.product_erp_id], line.quantity, line.price) for line in shipped
+            ])
+        register_shipment(
+            order,
+            ShipmentInput(
+                shipped_at=shipment.shipped_at, lines=lines, erp_id=shipment.erp_id, number=shipment.number
+            ),
+        )
     return True
 
 

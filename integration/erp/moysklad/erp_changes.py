@@ -141,9 +141,9 @@ class ChangeApplier:
 
 
 def apply_return(adapter: MoySkladAdapter, row: dict) -> bool:
-    """A sales return (goods back from the client) registered on our order, once per ERP id; False when the
-    return is not against one of our orders. `row` is the salesreturn as the ERP lists it."""
-    from orders.actions import register_return
+    """A sales return (goods back from the client) registered on our order with its return document, once per
+    ERP id; False when the return is not against one of our orders. `row` is the salesreturn as listed."""
+    from integration.erp.importers.returns import apply_return as register_return
 
     demand_id = mappers.ref_id(row.get("demand"))
     shipment = (

@@ -387,7 +387,12 @@ def shipment(row: dict, positions: list[dict]) -> ErpShipment:
         shipped_at=shipped_at,
         total=roubles(row.get("sum")),
         lines=tuple(
-            ErpShipmentLine(ref_id(p.get("assortment")) or "", quantity(p.get("quantity"))) for p in positions
+            ErpShipmentLine(
+                ref_id(p.get("assortment")) or "",
+                quantity(p.get("quantity")),
+                roubles(p["price"]) if p.get("price") is not None else None,
+            )
+            for p in positions
         ),
         updated_at=moment(row.get("updated")),
     )
