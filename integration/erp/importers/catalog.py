@@ -314,8 +314,8 @@ class ProductWriter:
         now = timezone.now()
         erp_ids = [p.erp_id for p, _ in changed]
         bound = {b.object_id: b.external_id for b in bindings.values()}
-        # pk, erp_id, article, tracking, archived_at of the local rows these ERP products may already have
-        columns = ("pk", "erp_id", "article", "tracking", "archived_at")
+        # pk, erp_id, article, tracking, archived_at, merged_into of the local rows these ERP products may have
+        columns = ("pk", "erp_id", "article", "tracking", "archived_at", "merged_into_id")
         known = {row[0]: row for row in Product.objects.filter(pk__in=list(bound)).values_list(*columns)}
         locals_: dict[str, tuple] = {bound[pk]: row for pk, row in known.items()}
         missing = [e for e in erp_ids if e not in locals_]
@@ -334,6 +334,12 @@ class ProductWriter:
         accepted: list[tuple[ErpProduct, str]] = []
         fallback_unit = None
         for erp_product, digest in changed:
+            local = locals_.get(erp_product.erp_id)
+            if local is not None and local[5]:
+                # Merged into another product (catalog.merge): its ERP record lives on until archived there;
+                # it must neither come back to life nor take back what moved to the survivor.
+                self.run.skipped += 1
+                continue
             unit_id = self.refs.units.get(erp_product.unit_erp_id or "")
             if unit_id is None:
                 if erp_product.kind == "goods":
@@ -343,7 +349,6 @@ class ProductWriter:
                     continue
                 fallback_unit = fallback_unit or self.refs.fallback_unit()
                 unit_id = fallback_unit
-            local = locals_.get(erp_product.erp_id)
             owner = taken.get(erp_product.article)
             if owner is not None and (local is None or owner[0] != local[0]):
                 note_error(
@@ -382,6 +387,7 @@ class ProductWriter:
                     erp_product.article,
                     tracking,
                     archived_at,
+                    None,
                 )
             else:
                 updates.append((*row, local[0]))
