@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from integration import connectors
 from integration.health import health
 from integration.metrics import metrics
+from integration.widget.guide import manager_guide
 
 urlpatterns = [
     path("admin/", include("integration.staff.urls")),  # staff pages: runbook, kill switch, dry run
@@ -18,6 +19,7 @@ urlpatterns = [
     path("widget-demo/", include("integration.widget.demo_urls")),  # DEBUG or AMOERP_WIDGET["DEMO_PAGE"] only
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("guide/managers/", manager_guide, name="manager-guide"),  # public: managers have no admin login
     path("health/", health, name="health"),
     path("metrics", metrics, name="metrics"),
 ]

@@ -18,6 +18,7 @@ define(['jquery', 'underscore'], function ($, _) {
   var CODE = 'amoerp';              // prefix of every CSS class of the widget
   var NS = '.' + CODE;              // event namespace, removed in destroy
   var API = '/api/widget/v1';
+  var GUIDE_PATH = '/guide/managers/';  // the managers' guide, a public page of the platform
   var TEMPLATES = ['panel', 'products', 'cart', 'order', 'settings'];
   var POLL_MS = 2000;               // while a document is being issued by the ERP
   var POLL_LIMIT = 90;
@@ -42,6 +43,11 @@ define(['jquery', 'underscore'], function ($, _) {
 
     function baseUrl(url) {
       return String(url || widgetSettings().public_url || '').trim().replace(/\/+$/, '');
+    }
+
+    /** The managers' guide on the platform (a public page), or '' before the platform's address is set. */
+    function guideUrl() {
+      return baseUrl() ? baseUrl() + GUIDE_PATH : '';
     }
 
     function language() {
@@ -556,7 +562,8 @@ define(['jquery', 'underscore'], function ($, _) {
         loadStyle();
         loadTemplates().done(function () {
           $modalBody.find('.' + CODE + '-settings').remove();
-          $modalBody.append(templates.settings.render({hint: t('settings.hint')}));
+          $modalBody.append(templates.settings.render({hint: t('settings.hint'), guide: t('settings.guide'),
+            guide_url: guideUrl()}));
         });
         return true;
       },
@@ -566,7 +573,9 @@ define(['jquery', 'underscore'], function ($, _) {
         var page = $('#work-area-' + (widgetSettings().widget_code || CODE));
         var button = $('<button type="button" class="' + CODE + '-button"></button>').text(t('advanced.check'));
         var result = $('<p class="' + CODE + '-message"></p>');
-        page.append($('<div class="' + CODE + '-advanced"></div>').append(button, result));
+        var guide = guideUrl() ? $('<p class="' + CODE + '-settings__guide"></p>').append(
+          $('<a target="_blank" rel="noopener"></a>').attr('href', guideUrl()).text(t('settings.guide'))) : '';
+        page.append($('<div class="' + CODE + '-advanced"></div>').append(button, result, guide));
         button.on('click' + NS, function () {
           ping().done(function (about) {
             result.text(t('settings.ping_ok', {account: about.subdomain || about.account_id, version: about.version}));
