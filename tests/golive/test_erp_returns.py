@@ -3,8 +3,10 @@ document by itself, a replacement shipped in another demand appears among the or
 what the client keeps (sold − returned). Real sandboxes (MoySklad, amoCRM), the `erp_changes` sync and the relay."""
 
 from decimal import Decimal as D
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import translation
 
 from catalog.models import Product
@@ -111,3 +113,22 @@ def test_a_sales_return_and_a_replacement_from_the_erp_roll_up_into_the_order_th
     assert {line.product_id: line.shipped_quantity for line in order.lines.all()} == {breaker.pk: D("3"),
                                                                                     lamp.pk: D("1")}
     assert order_net_figures(order).total == net.total
+
+
+def test_the_return_webhook_makes_the_return_document(backend, ms, amo, placed, live_server):  # noqa: F811
+    order, breaker = placed
+    sync_organization(backend)
+    call_command("moysklad_setup", "moysklad", "--public-url", live_server.url, stdout=StringIO())
+    demand = ms.control("moysklad/demand", {"order": order.erp_id})
+    sales_return = ms.control("moysklad/salesreturn", {"demand": demand["id"], "positions": [2]})
+    assert ms.control("moysklad/webhooks/drain", {"timeout": 20})["counts"].get("delivered", 0) >= 2
+    settle()  # the worker: the inbox (the demand, then the return), then the relay to the deal
+
+    document = Document.objects.get(shipment__erp_id=sales_return["id"])
+    price = order.lines.get().price
+    assert (document.kind, document.status, document.total) == (Document.Kind.RETURN, Document.Status.ISSUED,
+                                                                2 * price)
+    net = order_net_figures(Order.objects.get(pk=order.pk))
+    assert net.returned == D("2") and net.total == price
+    fields, _ = _deal(amo)
+    assert D(fields[NET_TOTAL]) == price
