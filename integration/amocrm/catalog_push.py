@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -38,6 +40,20 @@ from integration.syncruns import sync_run
 
 logger = logging.getLogger(__name__)
 SCOPES = ("active", "all", "groups", "chosen")
+DIFF_MODEL = "amocrm.CatalogElement"
+_diff: ContextVar[list[dict] | None] = ContextVar("catalog_push_diff", default=None)
+
+
+@contextmanager
+def collecting_diff() -> Iterator[list[dict]]:
+    """Pushes run inside record, before sending (or instead of it, in a dry run), each element they would
+    create or update: {"action", "model", "external_id", "object", "changes": {field: [in amoCRM, ours]}}."""
+    entries: list[dict] = []
+    token = _diff.set(entries)
+    try:
+        yield entries
+    finally:
+        _diff.reset(token)
 
 
 def _keys(values) -> tuple[list[int], list[str]]:
@@ -165,6 +181,7 @@ class _Pending:
     payload: dict[str, Any]
     external_id: str  # the EXTERNAL_ID value: how a lost create is found again
     element_id: int | None = None  # set for updates
+    label: str = ""  # the product, as the diff shows it
 
 
 class CatalogPusher:
@@ -178,6 +195,7 @@ class CatalogPusher:
         self.creates: list[_Pending] = []
         self.updates: list[_Pending] = []
         self.rejected: dict[str, list[dict[str, Any]]] = {}
+        self.diff = _diff.get()
 
     def setup(self) -> None:
         catalog_id = self.client.products_catalog_id()
@@ -188,7 +206,7 @@ class CatalogPusher:
 
     def pending_for(self, product: Product, facts: ProductFacts, element_id: int | None = None) -> _Pending:
         payload = element_payload(product, facts, self.fields)
-        return _Pending(product.pk, compute_hash(payload), payload, external_id_of(product), element_id)
+        return _Pending(product.pk, compute_hash(payload), payload, external_id_of(product), element_id, str(product))
 
     def push(self, progress: Callable[..., None] | None = None) -> None:
         self.setup()
@@ -260,7 +278,20 @@ class CatalogPusher:
                            self.backend.name, len(found))
         return found
 
+    def _record_diff(self, batch: list[_Pending], create: bool) -> None:
+        """What each element of the batch would change in amoCRM (updates: the elements are read first)."""
+        held = {} if create else {
+            int(e["id"]): e for e in self.client.elements(self.fields.catalog_id, ids=[p.element_id for p in batch])}
+        codes = {field_id: code for code, field_id in self.fields.ids.items()}
+        for pending in batch:
+            changes = element_changes(held.get(pending.element_id or 0), pending.payload, codes)
+            if changes:
+                self.diff.append({"action": "create" if create else "update", "model": DIFF_MODEL,
+                                  "external_id": pending.external_id, "object": pending.label, "changes": changes})
+
     def _send(self, batch: list[_Pending], create: bool) -> None:
+        if self.diff is not None:
+            self._record_diff(batch, create)
         if self.dry_run:
             self.run.add(created=len(batch)) if create else self.run.add(updated=len(batch))
             return
@@ -347,6 +378,29 @@ def _matches(element: dict[str, Any], payload: dict[str, Any]) -> bool:
         if wanted != got:
             return False
     return True
+
+
+def _comparable(values: list[Any]) -> list[str]:
+    return [str(m.decimal(v).normalize()) if _is_number(v) else str(v) for v in values]
+
+
+def element_changes(element: dict[str, Any] | None, payload: dict[str, Any], codes: dict[int, str]
+                    ) -> dict[str, list[Any]]:
+    """{field code (or "name"): [as the element holds it, as the payload sets it]} for each field the payload
+    would change; `element` None: not in amoCRM (yet). Numbers compare by value (amoCRM drops trailing zeros)."""
+    changes: dict[str, list[Any]] = {}
+    held_name = element.get("name") if element else None
+    if held_name != payload["name"]:
+        changes["name"] = [held_name, payload["name"]]
+    held = {int(v["field_id"]): [x.get("value") for x in v["values"]]
+            for v in (element or {}).get("custom_fields_values") or []}
+    for item in payload["custom_fields_values"]:
+        field_id = int(item["field_id"])
+        wanted, got = [x["value"] for x in item["values"]], held.get(field_id)
+        if got is None or _comparable(got) != _comparable(wanted):
+            changes[codes.get(field_id, str(field_id))] = [
+                None if got is None else "; ".join(map(str, got)), "; ".join(map(str, wanted))]
+    return changes
 
 
 def _is_number(value: Any) -> bool:

@@ -7,8 +7,9 @@ own (dry_run=True) once everything else is undone. The real run takes the same t
 committed run and keeps its diff on its SyncRun, so both can be compared. Nothing leaves the machine during a
 dry run but the sync's reads: outbox events and on_commit work are rolled back with the rest.
 
-Kinds whose run writes to a remote side (the amoCRM catalog push) have no diff dry run: their connector's own
-dry run stays the way to preview them.
+Kinds whose run writes to a remote side (the amoCRM catalog push) are diffed by the connector itself: it lists
+each remote record it would create or update, as the remote side holds it → as it would be sent (REMOTE_DIFFS: a
+context manager collecting those entries); the dry run sends nothing, the real run records the same before sending.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from integration.models import Backend, SyncRun
 from integration.syncs import run_sync
@@ -33,6 +35,8 @@ SYNC_MODELS: dict[str, tuple[str, ...]] = {
     "counterparties": ("catalog.Segment", "counterparties.Counterparty", "counterparties.Phone",
                        "counterparties.Email"),
 }
+# Kinds that write to a remote side: {kind: the connector's context manager that collects the diff entries}.
+REMOTE_DIFFS: dict[str, str] = {"crm_catalog": "integration.amocrm.catalog_push.collecting_diff"}
 # Bookkeeping that differs between any two runs (clocks), never a change of the data itself.
 IGNORED = {"id", "created_at", "updated_at", "snapshot_at"}
 MAX_STORED = 5000  # entries kept on a run; details["diff_total"] has the true number
@@ -49,7 +53,15 @@ class DiffOutcome:
 
 
 def supports(kind: str) -> bool:
-    return kind in SYNC_MODELS
+    return kind in SYNC_MODELS or kind in REMOTE_DIFFS
+
+
+def _remote_run_with_diff(kind: str, backend: Backend, *, full: bool, dry_run: bool) -> DiffOutcome:
+    with import_string(REMOTE_DIFFS[kind])() as entries:
+        run = run_sync(kind, backend, full=full, dry_run=dry_run)
+    _store(run, entries)
+    run.save(update_fields=["details"])
+    return DiffOutcome(run, entries)
 
 
 def _models(kind: str) -> list[type[models.Model]]:
@@ -139,6 +151,8 @@ def dry_run_with_diff(kind: str, backend: Backend, *, full: bool = False) -> Dif
     """Run the sync for real inside a transaction, diff, roll back; the diff is kept on a dry SyncRun."""
     if not supports(kind):
         raise ValueError(f"kind: no diff dry run for {kind!r}")
+    if kind in REMOTE_DIFFS:
+        return _remote_run_with_diff(kind, backend, full=full, dry_run=True)
     live = Backend.objects.get(pk=backend.pk)
     live.dry_run = False  # a backend in dry-run mode still gets its diff: everything is rolled back below
     started = timezone.now()
@@ -165,6 +179,8 @@ def real_run_with_diff(kind: str, backend: Backend, *, full: bool = False) -> Di
     """The same sync, committed; the records it changed are kept on its SyncRun as a diff."""
     if not supports(kind):
         raise ValueError(f"kind: no diff for {kind!r}")
+    if kind in REMOTE_DIFFS:
+        return _remote_run_with_diff(kind, backend, full=full, dry_run=False)
     before = snapshot(kind)
     run = run_sync(kind, backend, full=full)
     entries = compare(kind, before, snapshot(kind))

@@ -20,7 +20,7 @@ from integration.models import Backend, SyncRun
 from integration.syncs import registered_kinds, sync_for
 
 from .permissions import can_run_dry_run
-from .sync_diff import SYNC_MODELS, dry_run_with_diff, real_run_with_diff
+from .sync_diff import dry_run_with_diff, real_run_with_diff, supports
 
 RUN_SYNC = "staff.run_sync"
 PAGE_SIZE = 50
@@ -54,7 +54,7 @@ def sync_diff_view(request, pk: int):
     if not can_run_dry_run(request.user):
         raise PermissionDenied
     backend = get_object_or_404(Backend, pk=pk)
-    kinds = [kind for kind in registered_kinds() if kind in SYNC_MODELS and sync_for(kind, backend) is not None]
+    kinds = [kind for kind in registered_kinds() if supports(kind) and sync_for(kind, backend) is not None]
     here = reverse("staff:backend-sync-diff", args=[backend.pk])
     if request.method == "POST":
         kind = request.POST.get("kind", "")
