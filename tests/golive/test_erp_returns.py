@@ -12,9 +12,10 @@ from django.utils import translation
 from catalog.models import Product
 from documents.models import Document
 from documents.returns import order_net_figures
+from integration.amocrm.catalog_push import ensure_elements
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.deals import note_language
-from integration.amocrm.mappers import NET_TOTAL, values_by_code
+from integration.amocrm.mappers import NET_TOTAL, lead_snapshot, values_by_code
 from integration.erp.importers.organization import sync_organization
 from integration.erp.moysklad.erp_changes import sync_erp_changes
 from orders.models import Order, Shipment
@@ -96,6 +97,10 @@ def test_a_sales_return_and_a_replacement_from_the_erp_roll_up_into_the_order_th
 
     fields, notes = _deal(amo)
     assert D(fields[NET_TOTAL]) == net.total  # the deal shows what the client keeps
+    deal_products = {p.element_id: p.quantity for p in
+                     lead_snapshot(AmoCrmClient(amo.backend).get_lead(amo.lead_id)).products}
+    elements = ensure_elements(amo.backend, [breaker.pk, lamp.pk])  # bound already: nothing is created
+    assert deal_products == {elements[breaker.pk]: D("3"), elements[lamp.pk]: D("1")}
     with translation.override(note_language(amo.backend)):
         assert any(f"{net.total:.2f}" in text for text in notes), notes
 
