@@ -304,6 +304,8 @@ class ErpComparison:
         mine: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
         articles: dict[str, str] = {}
         for line in lines:
+            if (line.product.erp_id or "") not in erp_lines and line.shipped_quantity > 0:
+                continue  # a replacement shipped beyond the ERP's order (orders.replacements): kept on purpose
             figures = mine[line.product.erp_id or ""]
             figures[0] += line.base_quantity
             figures[1] = line.base_price

@@ -18,6 +18,7 @@ from integration.amocrm.deals import note_language
 from integration.amocrm.mappers import NET_TOTAL, lead_snapshot, values_by_code
 from integration.erp.importers.organization import sync_organization
 from integration.erp.moysklad.erp_changes import sync_erp_changes
+from integration.reconciliation import reconcile
 from orders.models import Order, Shipment
 from tests.erp.conftest import raw
 from tests.reconciliation.conftest import (  # noqa: F401 - fixtures
@@ -118,6 +119,8 @@ def test_a_sales_return_and_a_replacement_from_the_erp_roll_up_into_the_order_th
     assert {line.product_id: line.shipped_quantity for line in order.lines.all()} == {breaker.pk: D("3"),
                                                                                     lamp.pk: D("1")}
     assert order_net_figures(order).total == net.total
+    drifts = [d for d in reconcile(backend=backend).drifts if d.area == "order"]
+    assert drifts == []  # the replacement is no drift from the ERP's order
 
 
 def test_the_return_webhook_makes_the_return_document(backend, ms, amo, placed, live_server):  # noqa: F811
