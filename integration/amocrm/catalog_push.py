@@ -103,7 +103,9 @@ class CatalogFields:
 
 
 def ensure_catalog_fields(client: AmoCrmClient, catalog_id: int, price_lists: list[PriceList],
-                          main_code: str | None) -> CatalogFields:
+                          main_code: str | None, *, create: bool = True) -> CatalogFields:
+    """Our element fields by code, creating the missing ones; `create=False` (a dry run) writes nothing and
+    gives the missing ones stand-in ids (negative) so that what would be sent can still be shown."""
     specs = [
         {"code": m.UNIT, "name": "Единица измерения", "type": "text", "sort": 510},
         {"code": m.VAT, "name": "НДС", "type": "text", "sort": 520},
@@ -112,7 +114,12 @@ def ensure_catalog_fields(client: AmoCrmClient, catalog_id: int, price_lists: li
         {"code": m.STOCK, "name": "Доступно", "type": "numeric", "sort": 550},
     ] + [{"code": m.price_code(pl.pk), "name": f"Цена «{pl.name}»", "type": "price", "sort": 600 + i}
          for i, pl in enumerate(price_lists)]
-    fields = client.ensure_custom_fields(f"catalogs/{catalog_id}", specs)
+    if create:
+        fields = client.ensure_custom_fields(f"catalogs/{catalog_id}", specs)
+    else:
+        fields = {f["code"]: f for f in client.custom_fields(f"catalogs/{catalog_id}") if f.get("code")}
+        for n, spec in enumerate(specs, start=1):
+            fields.setdefault(spec["code"], {"id": -n})
     main = next((pl for pl in price_lists if pl.code == main_code), None) or next(
         (pl for pl in price_lists if pl.is_default), price_lists[0] if price_lists else None)
     return CatalogFields(catalog_id=catalog_id, ids={code: int(f["id"]) for code, f in fields.items()},
@@ -201,7 +208,7 @@ class CatalogPusher:
         catalog_id = self.client.products_catalog_id()
         price_lists = list(PriceList.objects.order_by("pk"))
         self.fields = ensure_catalog_fields(self.client, catalog_id, price_lists,
-                                            self.backend.settings.get("main_price_list"))
+                                            self.backend.settings.get("main_price_list"), create=not self.dry_run)
         self.path = f"/api/v4/catalogs/{catalog_id}/elements"
 
     def pending_for(self, product: Product, facts: ProductFacts, element_id: int | None = None) -> _Pending:

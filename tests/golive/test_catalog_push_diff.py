@@ -84,3 +84,19 @@ def test_the_diff_page_offers_the_catalog_push_for_amocrm(client, sandbox, backe
     assert answer.status_code == 302 and answer["Location"].endswith(f"?run={run.pk}")
     page = client.get(answer["Location"] + "&model=amocrm.CatalogElement&action=create").content.decode()
     assert "LMP-1" in page and "CAB-1" not in page
+
+
+def test_a_first_dry_run_writes_nothing_to_a_fresh_account(sandbox, backend):  # noqa: F811
+    retail = PriceList.objects.create(name="Розница", code="retail", is_default=True)
+    cable = f.product("CAB-0", name="Кабель ВВГ 0")
+    Price.objects.create(product=cable, price_list=retail, amount=Decimal("100.50"))
+    writes = stats(sandbox)["counters"].get("writes", 0)
+
+    dry = dry_run_with_diff("crm_catalog", backend)
+
+    assert stats(sandbox)["counters"].get("writes", 0) == writes  # not even our element fields are created
+    [entry] = dry.entries
+    assert entry["action"] == "create" and entry["changes"]["SKU"] == [None, "CAB-0"]
+    assert entry["changes"][f"AMOERP_PRICE_{retail.pk}"] == [None, "100.50"]
+    real = real_run_with_diff("crm_catalog", backend)
+    assert _view(real.entries) == _view(dry.entries)
