@@ -292,8 +292,11 @@ class ErpComparison:
 
     def order(self, order: Order, erp) -> None:
         erp_lines: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
+        survivors = dict(Product.objects.filter(  # a merged duplicate's ERP record stands for its survivor
+            erp_id__in={line.product_erp_id for line in erp.lines}, merged_into__isnull=False,
+        ).values_list("erp_id", "merged_into__erp_id"))
         for line in erp.lines:
-            figures = erp_lines[line.product_erp_id]
+            figures = erp_lines[survivors.get(line.product_erp_id) or line.product_erp_id]
             figures[0] += line.quantity
             figures[1] = line.price
             figures[2] += max(ZERO, line.reserved - line.shipped)  # our reserve of a line is released as it ships

@@ -36,8 +36,11 @@ class ProductNotInCatalog(RetryableError):
     """An ERP document names a product the catalog doesn't have (yet): the document is retried later."""
 
 
-def _product_pks(erp_ids) -> dict[str, int]:
-    return dict(Product.objects.filter(erp_id__in=set(erp_ids)).values_list("erp_id", "pk"))
+def product_pks(erp_ids) -> dict[str, int]:
+    """{ERP id: our product} for the order flow; a duplicate merged into another product (catalog.merge) whose
+    ERP record lives on stands for the product it was merged into, where its lines went."""
+    rows = Product.objects.filter(erp_id__in=set(erp_ids)).values_list("erp_id", "pk", "merged_into_id")
+    return {erp_id: merged_into or pk for erp_id, pk, merged_into in rows}
 
 
 def local_order(erp_order_id: str | None, external_code: str = "") -> Order | None:
@@ -55,7 +58,7 @@ def import_missing_products(
 ) -> list[str]:
     """Import from the ERP, at once, the products these lines name that the catalog doesn't have yet (an order
     edited in the ERP can name a product created after the last catalog sync); returns their ERP ids."""
-    known = set(_product_pks(line.product_erp_id for line in lines))
+    known = set(product_pks(line.product_erp_id for line in lines))
     imported: list[str] = []
     for line in lines:
         if line.product_erp_id and line.product_erp_id not in known:
@@ -67,7 +70,7 @@ def import_missing_products(
 
 
 def snapshot(order: ErpOrder) -> ErpOrderSnapshot:
-    products = _product_pks(line.product_erp_id for line in order.lines)
+    products = product_pks(line.product_erp_id for line in order.lines)
     lines = []
     for line in order.lines:
         pk = products.get(line.product_erp_id)
@@ -110,7 +113,7 @@ def apply_shipment(shipment: ErpShipment) -> bool:
     order = local_order(shipment.order_erp_id)
     if order is None:
         return False
-    products = _product_pks(line.product_erp_id for line in shipment.lines)
+    products = product_pks(line.product_erp_id for line in shipment.lines)
     shipped = [line for line in shipment.lines if line.product_erp_id in products and line.quantity > 0]
     lines = [
         ShipmentLineInput(product_id=products[line.product_erp_id], quantity_base=line.quantity) for line in shipped

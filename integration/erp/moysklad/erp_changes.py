@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from catalog.models import Product
 from documents.errors import DocumentError
 from documents.models import Document, Payment
 from integration import syncs
@@ -161,9 +160,7 @@ def apply_return(adapter: MoySkladAdapter, row: dict) -> bool:
         ErpShipmentLine(mappers.ref_id(p.get("assortment")) or "", mappers.quantity(p.get("quantity")))
         for p in positions
     ]
-    products = dict(
-        Product.objects.filter(erp_id__in={line.product_erp_id for line in lines}).values_list("erp_id", "pk")
-    )
+    products = order_sync.product_pks(line.product_erp_id for line in lines)
     register_return(
         order,
         ShipmentInput(
