@@ -9,7 +9,8 @@ A kit has no stock of its own: per warehouse, and in total, it is the minimum ov
 `KitComponent.objects` reads active ones only). Batch-tracked stock is summed over batches for the product
 figure; `get_batch_availability` gives it per batch.
 
-Two queries for any number of products (kit components, then aggregated stock rows).
+Two queries for any number of products (kit components, then aggregated stock rows); `availability_from`
+computes the same from data the caller read itself (the widget search reads it in its one query).
 """
 
 from collections import defaultdict
@@ -42,6 +43,18 @@ class StockFigures:
 
 
 EMPTY = StockFigures(ZERO, ZERO, ZERO, ZERO)
+
+
+@dataclass(frozen=True)
+class StockRow:
+    """A product's stock rows in one warehouse, summed over batches; `snapshot_at`: the oldest known one."""
+
+    product_id: int
+    warehouse_id: int
+    on_hand: Decimal
+    reserved: Decimal
+    expected: Decimal
+    snapshot_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,6 @@ def get_availability(
     has no stock); `extra_reserved` maps (product_id, warehouse_id) → base units to hold back.
     """
     product_ids = list(dict.fromkeys(product_ids))
-    extra = dict(extra_reserved or {})
     if not product_ids:
         return {}
     components: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
@@ -112,16 +124,34 @@ def get_availability(
     if warehouse_ids is not None:
         warehouse_ids = list(warehouse_ids)
         rows = rows.filter(warehouse_id__in=warehouse_ids)
-    raw: dict[int, dict[int, tuple[Decimal, Decimal, Decimal]]] = defaultdict(dict)
-    snapshots: dict[int, datetime | None] = {}
-    for row in (
-        rows.values("product_id", "warehouse_id")
+    stock = [
+        StockRow(row["product_id"], row["warehouse_id"], row["on_hand"], row["reserved"], row["expected"], row["at"])
+        for row in rows.values("product_id", "warehouse_id")
         .annotate(on_hand=Sum("on_hand"), reserved=Sum("reserved"), expected=Sum("expected"), at=Min("snapshot_at"))
         .order_by()
-    ):
-        pid = row["product_id"]
-        raw[pid][row["warehouse_id"]] = (row["on_hand"], row["reserved"], row["expected"])
-        snapshots[pid] = _oldest([snapshots.get(pid), row["at"]])
+    ]
+    return availability_from(product_ids, components, stock, warehouse_ids=warehouse_ids, extra_reserved=extra_reserved)
+
+
+def availability_from(
+    product_ids: Iterable[int],
+    components: Mapping[int, list[tuple[int, Decimal]]],
+    stock: Iterable[StockRow],
+    *,
+    warehouse_ids: Iterable[int] | None = None,
+    extra_reserved: Mapping[tuple[int, int], Decimal] | None = None,
+) -> dict[int, ProductAvailability]:
+    """get_availability over data the caller has read: the products' active kit components (kit id →
+    [(component id, quantity)]) and the stock rows of the products and components summed per warehouse
+    (limited to `warehouse_ids` when given). No query."""
+    product_ids = list(dict.fromkeys(product_ids))
+    extra = dict(extra_reserved or {})
+    warehouse_ids = list(warehouse_ids) if warehouse_ids is not None else None
+    raw: dict[int, dict[int, tuple[Decimal, Decimal, Decimal]]] = defaultdict(dict)
+    snapshots: dict[int, datetime | None] = {}
+    for row in stock:
+        raw[row.product_id][row.warehouse_id] = (row.on_hand, row.reserved, row.expected)
+        snapshots[row.product_id] = _oldest([snapshots.get(row.product_id), row.snapshot_at])
 
     warehouses = set(warehouse_ids) if warehouse_ids is not None else set()
     warehouses |= {w for per in raw.values() for w in per}

@@ -301,3 +301,17 @@ class StockLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product.article} @ {self.warehouse.name}"
+
+
+class StockRefreshRequest(models.Model):
+    """A product whose stock a reader found stale: one row per product however many readers ask (the primary
+    key deduplicates), taken by the refresh task, deleted once refreshed."""
+
+    product = models.OneToOneField(
+        Product, verbose_name=_("product"), primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("stock refresh request")
+        verbose_name_plural = _("stock refresh requests")

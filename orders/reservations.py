@@ -12,7 +12,7 @@ This order's own reservations are being replaced: those the snapshot already con
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -77,12 +77,8 @@ def _is_contained(res: dict, oldest_snapshot: dict[tuple[int, int], datetime | N
     return snapshot is not None and snapshot > res["confirmed_at"]
 
 
-def uncontained_reservations(
-    order: Order | None, rows: Sequence[StockLevel], product_ids, warehouse_ids=None
-) -> tuple[dict[tuple[int, int], Decimal], dict[tuple[int, int, int], Decimal]]:
-    """Extra reserved per (product, warehouse) and per (product, warehouse, batch), as defined above;
-    `rows` are the stock rows of these products (their snapshot times decide containment). Without an
-    `order` every order counts as "other" (what managers see in the widget)."""
+def oldest_snapshots(rows: Sequence[StockLevel]) -> dict[tuple[int, int], datetime | None]:
+    """The oldest snapshot time per (product, warehouse) of these stock rows; None when one row has none."""
     oldest: dict[tuple[int, int], datetime | None] = {}
     for row in rows:
         key = (row.product_id, row.warehouse_id)
@@ -90,17 +86,34 @@ def uncontained_reservations(
             oldest[key] = row.snapshot_at
         elif oldest[key] is not None and (row.snapshot_at is None or row.snapshot_at < oldest[key]):
             oldest[key] = row.snapshot_at
-    extra: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    extra_batch: dict[tuple[int, int, int], Decimal] = defaultdict(Decimal)
+    return oldest
+
+
+def uncontained_reservations(
+    order: Order | None, rows: Sequence[StockLevel], product_ids, warehouse_ids=None
+) -> tuple[dict[tuple[int, int], Decimal], dict[tuple[int, int, int], Decimal]]:
+    """Extra reserved per (product, warehouse) and per (product, warehouse, batch), as defined above;
+    `rows` are the stock rows of these products (their snapshot times decide containment). Without an
+    `order` every order counts as "other" (what managers see in the widget)."""
     active = Reservation.objects.filter(
         product_id__in=product_ids, status__in=[Reservation.Status.PENDING, Reservation.Status.CONFIRMED]
     )
     if warehouse_ids is not None:
         active = active.filter(warehouse_id__in=warehouse_ids)
     active = active.values("order_id", "product_id", "warehouse_id", "batch_id", "quantity", "status", "confirmed_at")
+    return extra_reserved_from(order.pk if order is not None else None, oldest_snapshots(rows), active)
+
+
+def extra_reserved_from(
+    order_id: int | None, oldest: Mapping[tuple[int, int], datetime | None], active: Iterable[dict]
+) -> tuple[dict[tuple[int, int], Decimal], dict[tuple[int, int, int], Decimal]]:
+    """uncontained_reservations over active reservations the caller has read (dicts with order_id, product_id,
+    warehouse_id, batch_id, quantity, status, confirmed_at) and the oldest snapshot per (product, warehouse)."""
+    extra: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    extra_batch: dict[tuple[int, int, int], Decimal] = defaultdict(Decimal)
     for res in active:
         contained = _is_contained(res, oldest)
-        if order is not None and res["order_id"] == order.pk:
+        if order_id is not None and res["order_id"] == order_id:
             delta = -res["quantity"] if contained else ZERO
         else:
             delta = ZERO if contained else res["quantity"]

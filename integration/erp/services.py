@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
+from datetime import timedelta
 
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_q.tasks import async_task
 
+from catalog.models import StockRefreshRequest
 from integration import connectors
 from integration.erp.importers import stock
 from integration.errors import IntegrationError
@@ -52,3 +59,56 @@ def refresh_stock_for(product_ids, *, budget_seconds: float) -> bool:
         logger.warning("stock refresh of %s products failed: %s", len(ids), exc)
         return False
     return True
+
+
+# A request older than this whose refresh has not removed it is taken as lost (a task that died): asked again.
+REQUEST_RETRY_SECONDS = 30.0
+REFRESH_BATCH = 500
+
+
+def queue_stock_refresh(product_ids) -> bool:
+    """Ask for these products' stock off the request path: one request row per product, whoever asks (8 readers
+    of one stale page queue one refresh), and a task only for products not already waiting. True when a refresh
+    is queued or already under way; False when no ERP can refresh stock."""
+    ids = sorted({int(pk) for pk in product_ids})
+    backend = erp_backend()
+    if not ids or backend is None or backend.paused or not connectors.capabilities_for(backend).stock_refresh:
+        return False
+    table = connection.ops.quote_name(StockRefreshRequest._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS r (product_id, requested_at) SELECT unnest(%s::bigint[]), %s "
+            "ON CONFLICT (product_id) DO UPDATE SET requested_at = EXCLUDED.requested_at "
+            "WHERE r.requested_at < %s RETURNING product_id",
+            [ids, timezone.now(), timezone.now() - timedelta(seconds=REQUEST_RETRY_SECONDS)],
+        )
+        new = cursor.fetchall()
+    if new:
+        async_task("integration.erp.services.refresh_requested_stock", task_name="stock refresh (widget)",
+                   q_options={"group": "stock-refresh"})
+    return True
+
+
+def refresh_requested_stock(max_seconds: float | None = None) -> int:
+    """The queued refresh: take every waiting request (a few tasks queued close together: the first takes them
+    all, the others find none), refresh those products from the ERP, delete the requests it answered. Returns
+    how many products were refreshed."""
+    budget = max_seconds if max_seconds is not None else float(settings.Q_CLUSTER.get("timeout", 60)) * 0.5
+    deadline = time.monotonic() + budget
+    done = 0
+    seen: set[int] = set()
+    while time.monotonic() < deadline:
+        read_at = timezone.now()
+        ids = list(
+            StockRefreshRequest.objects.exclude(product_id__in=seen).order_by("requested_at")
+            .values_list("product_id", flat=True)[:REFRESH_BATCH]
+        )
+        if not ids:
+            break
+        seen.update(ids)
+        if not refresh_stock_for(ids, budget_seconds=max(1.0, deadline - time.monotonic())):
+            break  # logged; the requests stay and are asked again after REQUEST_RETRY_SECONDS
+        # A request renewed after we read them (a lost one asked again) stays for the next task.
+        StockRefreshRequest.objects.filter(product_id__in=ids, requested_at__lte=read_at).delete()
+        done += len(ids)
+    return done

@@ -24,6 +24,8 @@ class ProductQuerySerializer(serializers.Serializer):
     warehouse = id_field(required=False, help_text=_("Only this warehouse's stock."))
     page = serializers.IntegerField(required=False, min_value=1, max_value=10000, default=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+    fresh = serializers.BooleanField(required=False, default=False,
+                                     help_text=_("Refresh stale stock from the ERP before answering (slower)."))
 
 
 class CartLineSerializer(serializers.Serializer):
@@ -108,6 +110,8 @@ class ProductPageSerializer(serializers.Serializer):
     page = serializers.IntegerField()
     page_size = serializers.IntegerField()
     has_next = serializers.BooleanField()
+    refresh_queued = serializers.BooleanField(
+        help_text="Stale stock on the page is being refreshed from the ERP: ask again in a few seconds.")
 
 
 class LineReserveSerializer(serializers.Serializer):

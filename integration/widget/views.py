@@ -121,7 +121,7 @@ class ProductSearchView(WidgetView):
         data = params.validated_data
         lead = self.lead(data["lead_id"], party=True) if data.get("lead_id") else None
         query = ProductQuery(q=data.get("q", ""), lead_id=data.get("lead_id"), warehouse_id=data.get("warehouse"),
-                             page=data["page"], page_size=data["page_size"],
+                             page=data["page"], page_size=data["page_size"], fresh=data["fresh"],
                              counterparty_id=lead.counterparty.pk if lead and lead.counterparty else None)
         return Response(search_products(query))
 
