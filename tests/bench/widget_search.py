@@ -155,6 +155,41 @@ def _queries(seed: dict, rng: random.Random) -> list[dict]:
     return out
 
 
+def _queries_per_request(sample: list[dict], tokens: list[str]) -> tuple[float, float]:
+    """Mean database queries per request, in-process through the same view: the whole request (token check, jti,
+    deal check, search) and the search's own, from its page query on."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from integration.widget import search
+
+    client, marks, real = Client(), [], search.read_page
+
+    def marked(**kwargs):
+        marks.append(len(connection.queries_log))
+        return real(**kwargs)
+
+    total = own = 0
+    search.read_page = marked
+    saved = settings.AMOERP
+    settings.AMOERP = {**saved, "STOCK_MAX_AGE_SECONDS": 3600}  # as the served bench: the seeded stock is fresh
+    try:
+        for params in sample:
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get("/api/widget/v1/products", params, HTTP_X_AUTH_TOKEN=tokens.pop(),
+                                      SERVER_NAME="localhost")
+                end = len(connection.queries_log)
+            assert response.status_code == 200, response.content[:300]
+            total += len(queries)
+            own += end - marks.pop()
+    finally:
+        search.read_page = real
+        settings.AMOERP = saved
+    return round(total / len(sample), 2), round(own / len(sample), 2)
+
+
 def run() -> list[dict]:
     from integration.amocrm.widget_token import mint_widget_token
 
@@ -168,7 +203,8 @@ def run() -> list[dict]:
     bind(backend, Order.objects.get(lead_id=1), "1")  # the deal is known in the account: no amoCRM call
     rng = random.Random(7)
     queries = _queries(seed, rng)
-    tokens = [mint_widget_token(backend, 1000 + i % 50) for i in range(len(queries) + CLIENTS * 5)]
+    tokens = [mint_widget_token(backend, 1000 + i % 50) for i in range(len(queries) + CLIENTS * 5 + 100)]
+    per_request, per_search = _queries_per_request(queries[:100], tokens)
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -206,5 +242,6 @@ def run() -> list[dict]:
         "bench": "widget_search", "products": PRODUCTS, "clients": CLIENTS, "requests": len(latencies),
         "errors": len(errors), "p50_ms": round(statistics.median(latencies), 1),
         "p95_ms": round(percentile(latencies, 95), 1), "rps": round(len(latencies) / elapsed, 1),
+        "queries_per_request": per_request, "search_queries_per_request": per_search,
         **({"first_errors": errors[:3]} if errors else {}),
     }]
