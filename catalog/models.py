@@ -106,13 +106,22 @@ class Product(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    history = HistoricalRecords()
+    # A reader found this product's stock stale and asked for a refresh off its request path (one request per
+    # product however many readers ask); cleared by the refresh that answers it.
+    stock_refresh_requested_at = models.DateTimeField(
+        _("stock refresh requested at"), null=True, blank=True, editable=False
+    )
+    history = HistoricalRecords(excluded_fields=["stock_refresh_requested_at"])
 
     class Meta:
         verbose_name = _("product")
         verbose_name_plural = _("products")
         ordering = ["article"]
         permissions = [("merge_product", _("Can merge duplicate products"))]
+        indexes = [
+            models.Index(fields=["stock_refresh_requested_at"], condition=Q(stock_refresh_requested_at__isnull=False),
+                         name="product_stock_refresh_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.article} {self.name}"
@@ -302,16 +311,3 @@ class StockLevel(models.Model):
     def __str__(self) -> str:
         return f"{self.product.article} @ {self.warehouse.name}"
 
-
-class StockRefreshRequest(models.Model):
-    """A product whose stock a reader found stale: one row per product however many readers ask (the primary
-    key deduplicates), taken by the refresh task, deleted once refreshed."""
-
-    product = models.OneToOneField(
-        Product, verbose_name=_("product"), primary_key=True, on_delete=models.CASCADE, related_name="+"
-    )
-    requested_at = models.DateTimeField(_("requested at"), db_index=True)
-
-    class Meta:
-        verbose_name = _("stock refresh request")
-        verbose_name_plural = _("stock refresh requests")

@@ -7,12 +7,12 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from catalog.models import StockRefreshRequest
+from catalog.models import Product
 from integration import connectors
 from integration.erp.importers import stock
 from integration.errors import IntegrationError
@@ -61,38 +61,33 @@ def refresh_stock_for(product_ids, *, budget_seconds: float) -> bool:
     return True
 
 
-# A request older than this whose refresh has not removed it is taken as lost (a task that died): asked again.
+# A request older than this that no refresh has cleared is taken as lost (a task that died): asked again.
 REQUEST_RETRY_SECONDS = 30.0
 REFRESH_BATCH = 500
 
 
 def queue_stock_refresh(product_ids) -> bool:
-    """Ask for these products' stock off the request path: one request row per product, whoever asks (8 readers
-    of one stale page queue one refresh), and a task only for products not already waiting. True when a refresh
-    is queued or already under way; False when no ERP can refresh stock."""
+    """Ask for these products' stock off the request path: Product.stock_refresh_requested_at marks each product
+    once, whoever asks (8 readers of one stale page queue one refresh), and a task is queued only for products
+    not already waiting. True when a refresh is queued or already under way; False when no ERP can refresh."""
     ids = sorted({int(pk) for pk in product_ids})
     backend = erp_backend()
     if not ids or backend is None or backend.paused or not connectors.capabilities_for(backend).stock_refresh:
         return False
-    table = connection.ops.quote_name(StockRefreshRequest._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} AS r (product_id, requested_at) SELECT unnest(%s::bigint[]), %s "
-            "ON CONFLICT (product_id) DO UPDATE SET requested_at = EXCLUDED.requested_at "
-            "WHERE r.requested_at < %s RETURNING product_id",
-            [ids, timezone.now(), timezone.now() - timedelta(seconds=REQUEST_RETRY_SECONDS)],
-        )
-        new = cursor.fetchall()
-    if new:
-        async_task("integration.erp.services.refresh_requested_stock", task_name="stock refresh (widget)",
-                   q_options={"group": "stock-refresh"})
+    now = timezone.now()
+    newly = Product.objects.filter(pk__in=ids).filter(
+        Q(stock_refresh_requested_at__isnull=True)
+        | Q(stock_refresh_requested_at__lt=now - timedelta(seconds=REQUEST_RETRY_SECONDS))
+    ).update(stock_refresh_requested_at=now)
+    if newly:
+        async_task("integration.erp.services.refresh_requested_stock", task_name="stock refresh (widget)")
     return True
 
 
 def refresh_requested_stock(max_seconds: float | None = None) -> int:
-    """The queued refresh: take every waiting request (a few tasks queued close together: the first takes them
-    all, the others find none), refresh those products from the ERP, delete the requests it answered. Returns
-    how many products were refreshed."""
+    """The queued refresh: take every waiting request (of a few tasks queued close together the first takes them
+    all, the others find none), refresh those products from the ERP, clear the requests it answered. Returns how
+    many products were refreshed."""
     budget = max_seconds if max_seconds is not None else float(settings.Q_CLUSTER.get("timeout", 60)) * 0.5
     deadline = time.monotonic() + budget
     done = 0
@@ -100,8 +95,8 @@ def refresh_requested_stock(max_seconds: float | None = None) -> int:
     while time.monotonic() < deadline:
         read_at = timezone.now()
         ids = list(
-            StockRefreshRequest.objects.exclude(product_id__in=seen).order_by("requested_at")
-            .values_list("product_id", flat=True)[:REFRESH_BATCH]
+            Product.objects.filter(stock_refresh_requested_at__isnull=False).exclude(pk__in=seen)
+            .order_by("stock_refresh_requested_at").values_list("pk", flat=True)[:REFRESH_BATCH]
         )
         if not ids:
             break
@@ -109,6 +104,8 @@ def refresh_requested_stock(max_seconds: float | None = None) -> int:
         if not refresh_stock_for(ids, budget_seconds=max(1.0, deadline - time.monotonic())):
             break  # logged; the requests stay and are asked again after REQUEST_RETRY_SECONDS
         # A request renewed after we read them (a lost one asked again) stays for the next task.
-        StockRefreshRequest.objects.filter(product_id__in=ids, requested_at__lte=read_at).delete()
+        Product.objects.filter(pk__in=ids, stock_refresh_requested_at__lte=read_at).update(
+            stock_refresh_requested_at=None
+        )
         done += len(ids)
     return done
