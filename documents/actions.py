@@ -184,6 +184,8 @@ def request_document(order: Order, kind: str, *, actor: Actor, upd_status: int |
         )
         erp = connectors.active_erp()
         if erp is not None and not erp.dry_run:
+            if order.counterparty_id is None:  # the ERP gets the order (and so invoices it) only with its client
+                raise InvalidInput(order.erp_pending_reason or _("The order has no counterparty yet."), field="order")
             outbox.enqueue(
                 backend=erp,
                 topic="erp.document.request",

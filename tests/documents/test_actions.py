@@ -300,3 +300,15 @@ def test_concurrent_registration_of_one_erp_payment(order):
         thread.join(30)
     assert errors == [] and len(results) == 4 and len(set(results)) == 1
     assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_invoice_for_an_order_the_erp_cannot_get_yet_is_refused_with_the_reason(erp):
+    """The deal's company has a wrong ИНН, so the order waits here; an invoice asked for now would wait for it
+    in the queue and end as a dead letter. The manager is told at once why, and asks again once it is fixed."""
+    reason = "The ERP gets the order once it has a counterparty: … INN “7720858766” has a wrong check digit."
+    held = make_order([("Ноутбук", "1", "1220.00", VatRate.VAT_22)], erp_pending_reason=reason)
+    with pytest.raises(InvalidInput) as refused:
+        request_document(held, Document.Kind.INVOICE, actor=ACTOR)
+    assert refused.value.field == "order" and "wrong check digit" in str(refused.value.message)
+    assert not Document.objects.filter(order=held).exists() and not events("erp.document.request")
