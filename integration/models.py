@@ -140,6 +140,8 @@ class OutboxEvent(models.Model):
                 name="outbox_aggregate_open",
                 condition=models.Q(status__in=["pending", "in_flight", "dead"]),
             ),
+            # The relay's claim walks open events in id order; without this it filters every delivered row first.
+            models.Index(fields=["id"], name="outbox_open_id", condition=models.Q(status__in=["pending", "in_flight"])),
             models.Index(fields=["aggregate_type", "aggregate_id"], name="outbox_aggregate"),
             models.Index(fields=["status", "-id"], name="outbox_status"),
             # The nightly purge (integration.retention) finds old finished events without a scan.
