@@ -233,6 +233,32 @@ def _record(worker: str, results: list[_Result]) -> None:
         if changed:
             _save_outcomes(changed, now)
             OutboxAttempt.objects.bulk_create(attempts)
+    answered = {r.event.backend_id for r in results if r.outcome == Outcome.DELIVERED and r.event.pk in owned}
+    if answered:
+        release_outage_retries(answered)
+
+
+# How a retry that never reached the remote reads (http.request names the requests error: ConnectionError,
+# ConnectTimeout); a read timeout or a 5xx came from a remote that answered, and keeps its backoff.
+UNREACHABLE = "RetryableError: Connect"
+
+
+def release_outage_retries(backend_ids: set[int]) -> int:
+    """The remote answered again: events that were waiting out its outage are due now, instead of each at the
+    end of its own backoff (which would hold every aggregate behind them for minutes after a short outage)."""
+    now = timezone.now()
+    with transaction.atomic():
+        waiting = OutboxEvent.objects.filter(
+            backend_id__in=backend_ids, status=Status.PENDING, next_attempt_at__gt=now, last_error__startswith=UNREACHABLE
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            waiting = waiting.select_for_update(skip_locked=True)
+        ids = list(waiting.values_list("pk", flat=True))
+        if ids:
+            OutboxEvent.objects.filter(pk__in=ids).update(next_attempt_at=now)
+    if ids:
+        logger.info("outbox: the remote answers again; %s event(s) that waited out its outage are due now", len(ids))
+    return len(ids)
 
 
 OUTCOME_FIELDS = ["status", "delivered_at", "result", "last_error", "attempts", "next_attempt_at", "lease_owner", "lease_expires_at", "updated_at"]

@@ -67,6 +67,18 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
 
+    def down(self) -> None:
+        """Go away: connections to the port are refused (the remote system is down) until `up()`."""
+        self.stop()
+
+    def up(self) -> None:
+        """Come back on the same port, with the same records."""
+        port = self.server.server_address[1]
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self.server.RequestHandlerClass)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
     def wait_for_effects(self, count: int, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
