@@ -63,9 +63,28 @@ def age_seconds(moment) -> float | None:
     return round((timezone.now() - moment).total_seconds(), 1) if moment else None
 
 
+def running_clusters() -> list:
+    """The django-q2 clusters whose stats are in the shared cache. Not Stat.get_all(): its broker removes an expired
+    key from the list it is iterating and so skips the key after it — after a qcluster was killed and restarted
+    within the stats' 3 s, the first look found no cluster at all. This reads the list and leaves it alone."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+    from django_q.signing import BadSignature, SignedPackage
+
+    cache = get_broker().cache
+    stats = []
+    for key in list(cache.get(Conf.Q_STAT) or []):
+        pack = cache.get(key)
+        if pack:
+            try:
+                stats.append(SignedPackage.loads(pack))
+            except BadSignature:
+                continue
+    return stats
+
+
 def check_queue() -> Part:
     from django_q.models import Schedule
-    from django_q.status import Stat
 
     now = timezone.now()
     max_age = limits()["QUEUE_MAX_AGE_SECONDS"]
@@ -92,7 +111,7 @@ def check_queue() -> Part:
     if late_schedules:
         problems.append(f"{late_schedules} schedule(s) more than {max_age} s late: is qcluster running?")
     if settings.CACHES["default"]["BACKEND"] not in LOCAL_CACHES:  # the cluster's stats are visible to us
-        clusters = [s for s in Stat.get_all() if s.status != "Stopped"]
+        clusters = [s for s in running_clusters() if s.status != "Stopped"]
         detail["clusters"] = len(clusters)
         if not clusters:
             problems.append("no django-q2 cluster is running")
