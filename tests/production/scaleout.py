@@ -15,8 +15,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,13 +40,14 @@ class Result:
 
 
 class Workers:
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], queues: str = "outbox"):
         self.env = env
+        self.queues = queues
         self.processes: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str) -> None:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "queue_worker", "--worker", name, "--queues", "outbox", "--limit", "100",
+            [sys.executable, "manage.py", "queue_worker", "--worker", name, "--queues", self.queues, "--limit", "100",
              "--lease", "5", "--handlers", "tests.integration_core.receiver_handlers"],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, text=True, start_new_session=True)
         line = process.stdout.readline()
@@ -129,7 +130,9 @@ def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
 
 
 def run_scaleout(env: dict[str, str], *, events: int, processes: int = 3, rate: float = 1500.0, batch: int = 20,
-                 outage_seconds: float = 0.0, idle_samples: int = 10, timeout: float = 600.0) -> Result:
+                 outage_seconds: float = 0.0, idle_samples: int = 10, timeout: float = 600.0,
+                 midway: Callable[[], None] | None = None) -> Result:
+    """`midway()` runs while the flood is on, right after the worker is killed (the suite kills qcluster there)."""
     from django.db import transaction
     from django.db.models import Count
 
@@ -160,15 +163,13 @@ def run_scaleout(env: dict[str, str], *, events: int, processes: int = 3, rate: 
         wait_until(lambda: progress[0] >= events * 0.3, timeout)
         workers.kill("scale-0")  # as the OOM killer would: its leased events wait for the lease to expire
         workers.start("scale-0")
+        if midway is not None:
+            midway()
         if outage_seconds:
             wait_until(lambda: progress[0] >= events * 0.5, timeout)
-            port = receiver.server.server_address[1]
-            receiver.server.shutdown()
-            receiver.server.server_close()  # connections refused: the ERP is down
+            receiver.down()  # connections refused: the ERP is down
             time.sleep(outage_seconds)
-            receiver.server = ThreadingHTTPServer(("127.0.0.1", port), receiver.server.RequestHandlerClass)
-            receiver.server.daemon_threads = True
-            threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
+            receiver.up()
         producer.join()
         open_statuses = [OutboxEvent.Status.PENDING, OutboxEvent.Status.IN_FLIGHT]
         wait_until(lambda: not OutboxEvent.objects.filter(backend=backend, status__in=open_statuses).exists(),

@@ -1,9 +1,11 @@
 """The platform as several processes on PostgreSQL + Redis (lean; the heavy run is `make bench
 BENCH=outbox_scaleout`): 2 gunicorn × 2 workers, a qcluster and 3 queue workers. An idle worker picks a new
-event up within 1 s (p95); a flood of outbox events from many orders, with one worker SIGKILLed and restarted
-and the receiving ERP down for 2 s, ends with every event's effect exactly once, nothing dead or lost,
-/health/ 200 on both web servers and /metrics agreeing with the database and the receiver. Then the reserve
-race: 50 carts for the last 10 units through both web servers, none oversold."""
+event up within 1 s (p95); a flood of outbox events from many orders, with one worker and the qcluster SIGKILLed
+and restarted and the receiving ERP down for 2 s, ends with every event's effect exactly once, nothing dead or
+lost. Then 250 MoySklad webhooks (retries of the same change, changes out of order) reach both web servers while
+the ERP sandbox answers 503 for 20 s: each change is stored once and every product ends as the ERP has it.
+/health/ is 200 on both web servers and /metrics agrees with the database and the receiver, no 429 anywhere.
+Then the reserve race: 50 carts for the last 10 units through both web servers, none oversold."""
 
 import os
 import signal
@@ -16,10 +18,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from integration.models import OutboxEvent
+from catalog.models import Product
+from integration.erp.moysklad.catalog_sync import sync_catalog
+from integration.models import Backend, InboxMessage, JournalEntry, OutboxEvent
 from tests.production.conftest import child_env
 from tests.production.scaleout import run_scaleout
 from tests.production.test_health_metrics import TOKEN, free_port, scrape, wait_for
+from tests.production.webhook_storm import moysklad_backend, moysklad_storm
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -35,13 +40,24 @@ def web_and_cluster(redis_url, tmp_path):
     processes = [subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
                                    "-w", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, start_new_session=True) for port in ports]
-    processes.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+
+    def start_qcluster() -> None:
+        processes.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+
+    def kill_and_restart_qcluster() -> None:
+        """SIGKILL the whole qcluster (its sentinel, monitor, pusher and workers), as the OOM killer would."""
+        killed = processes.pop()
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=10)
+        start_qcluster()
+
+    start_qcluster()
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for url in urls:
             wait_for(lambda url=url: requests.get(url + "/health/", timeout=5).status_code == 200, 90)
-        yield urls, env
+        yield urls, env, kill_and_restart_qcluster
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -53,23 +69,42 @@ def web_and_cluster(redis_url, tmp_path):
                 process.wait(timeout=10)
 
 
-def test_outbox_scaleout_lean(web_and_cluster):
-    urls, env = web_and_cluster
-    result = run_scaleout(env, events=400, processes=3, rate=300, outage_seconds=2.0, idle_samples=6, timeout=180)
+def test_outbox_scaleout_lean(web_and_cluster, ms_sandbox_module):
+    urls, env, kill_and_restart_qcluster = web_and_cluster
+    result = run_scaleout(env, events=400, processes=3, rate=300, outage_seconds=2.0, idle_samples=6, timeout=180,
+                          midway=kill_and_restart_qcluster)
     assert result.idle_p95_pickup_ms <= 1000, result
     assert result.lost == 0 and result.dead == 0 and result.delivered == 400, result
     assert result.duplicates <= 100, result  # at most the batch the killed worker held (its lease expired)
+
+    ms = ms_sandbox_module
+    sync_catalog(moysklad_backend(ms), full=True)
+    storm = moysklad_storm(urls, ms, env, products=100, retries=50, down_seconds=20.0)
+    assert storm.posted == 250 and storm.codes == {200: 250}, storm.codes
+    hooks = InboxMessage.objects.filter(source="moysklad")
+    assert hooks.count() == storm.distinct == 200  # a retry of a change is stored once, whichever server took it
+    assert sum(hooks.values_list("duplicates", flat=True)) == 50
+    assert set(hooks.values_list("status", flat=True)) == {InboxMessage.Status.PROCESSED}
+    ours = dict(Product.objects.filter(erp_id__in=storm.products).values_list("erp_id", "name"))
+    assert ours == storm.products  # every product as the ERP has it, whatever order its webhooks came in
+    assert not JournalEntry.objects.filter(status_code=429).exists()
+
     for url in urls:
         health = requests.get(url + "/health/", timeout=10)
         assert health.status_code == 200, health.text
     metrics = scrape(urls[0])
     assert metrics["amoerp_outbox_pending"] == OutboxEvent.objects.filter(status="pending").count() == 0
     assert metrics["amoerp_outbox_dead_total"] == 0
+    assert metrics["amoerp_inbox_pending"] == 0
+    assert not any(name.startswith("amoerp_http_429_total") and value for name, value in metrics.items())
     counted = metrics['amoerp_external_requests_total{backend="scale",status="200"}']
     # every 200 the ERP gave is counted, except those whose worker was killed before counting (then redelivered)
     assert result.attempts_200 - result.duplicates <= counted <= result.attempts_200, (counted, result)
     assert scrape(urls[1])['amoerp_external_requests_total{backend="scale",status="200"}'] == counted
+    refused = JournalEntry.objects.filter(backend__name="storm-ms", status_code=503).count()
+    assert refused and metrics['amoerp_external_requests_total{backend="storm-ms",status="503"}'] == refused
 
+    Backend.objects.filter(name="storm-ms").update(active=False)  # the race's shop is not the ERP's demo company
     reserved, codes = reserve_race(urls, carts=50, units=10)
     assert reserved == 10, codes  # not one unit oversold, whichever web process took the cart
     assert codes.count(200) == 10 and codes.count(409) == 40, codes
@@ -91,7 +126,8 @@ def reserve_race(urls: list[str], *, carts: int, units: int) -> tuple[int, list[
     warehouse = Warehouse.objects.create(name="Race")
     price_list = PriceList.objects.get_or_create(code="race", defaults={"name": "Race", "is_default": True})[0]
     product = Product.objects.create(article="RACE-LAST", name="Последние", unit=unit)
-    product.prices.create(price_list=price_list, amount=Decimal("100"))
+    for listed in {price_list, *PriceList.objects.filter(is_default=True)}:  # whichever list the widget quotes
+        product.prices.create(price_list=listed, amount=Decimal("100"))
     StockLevel.objects.create(product=product, warehouse=warehouse, on_hand=Decimal(units), snapshot_at=timezone.now())
     backend = amocrm_backend()
     crm = _amocrm_sandbox(backend)
