@@ -7,6 +7,7 @@ inside a transaction they are written on a separate connection of this thread, i
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -161,9 +162,30 @@ def _flush(entries: list[JournalEntry]) -> None:
     entries.clear()
     try:
         with transaction.atomic():
-            JournalEntry.objects.bulk_create(batch)
+            _insert(batch)
     except Exception:  # noqa: BLE001 - journaling must not break deliveries
         logger.exception("integration journal: could not write %d buffered entries", len(batch))
+
+
+def _insert(batch: list[JournalEntry]) -> None:
+    """COPY on PostgreSQL: bulk_create binds every value client-side (an UNNEST array per column, quoted in
+    Python), which cost the relay an eighth of its CPU; COPY formats the rows in psycopg's C code."""
+    if connection.vendor != "postgresql":
+        JournalEntry.objects.bulk_create(batch)
+        return
+    fields = [f for f in JournalEntry._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(JournalEntry._meta.db_table)
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for entry in batch:
+            copy.write_row([_copy_value(column, entry) for column in fields])
+
+
+def _copy_value(column: models.Field, entry: JournalEntry):
+    value = getattr(entry, column.attname)
+    if isinstance(column, models.JSONField):
+        return json.dumps(value, cls=column.encoder)
+    return value
 
 
 def write(exchange: Exchange, backend: Backend | None = None, correlation: Correlation | None = None) -> None:
