@@ -38,11 +38,13 @@ def run() -> list[dict]:
 
     from integration.models import Backend, OutboxEvent
     from tests.integration_core.receiver import Receiver
+    from tests.production.scaleout import process_cpu
 
     receiver = Receiver().start()
     backend = Backend.objects.create(name="bench", kind=Backend.Kind.MOYSKLAD, base_url=receiver.url, credentials={"token": "bench-token-123456"})
     workers = [_start_worker(f"bench-{n}") for n in range(WORKERS)]
     try:
+        cpu_before = process_cpu([proc.pid for proc in workers])
         url = f"{receiver.url}/ok"
         events = [
             OutboxEvent(
@@ -64,6 +66,7 @@ def run() -> list[dict]:
                 break
             time.sleep(0.1)
         elapsed = time.monotonic() - started
+        worker_cpu = process_cpu([proc.pid for proc in workers]) - cpu_before
     finally:
         for proc in workers:
             proc.terminate()
@@ -86,5 +89,7 @@ def run() -> list[dict]:
             "duplicates": duplicates,
             "lost": lost,
             "delivered": statuses.get("delivered", 0),
+            "worker_cpu_ms_per_event": round(worker_cpu * 1000 / EVENTS, 3),
+            "load_avg": round(os.getloadavg()[0], 1),
         }
     ]

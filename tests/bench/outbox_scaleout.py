@@ -20,4 +20,6 @@ def run() -> list[dict]:
     return [{"bench": "outbox_scaleout", "events": result.events, "processes": result.processes,
              "events_per_s": result.events_per_s, "p95_pickup_ms": result.p95_pickup_ms,
              "idle_p95_pickup_ms": result.idle_p95_pickup_ms, "duplicates": result.duplicates, "lost": result.lost,
-             "delivered": result.delivered, "dead": result.dead, "seconds": result.seconds}]
+             "delivered": result.delivered, "dead": result.dead, "seconds": result.seconds,
+             "worker_cpu_ms_per_event": result.worker_cpu_ms_per_event,
+             "load_avg": round(os.getloadavg()[0], 1)}]

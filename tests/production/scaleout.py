@@ -37,6 +37,7 @@ class Result:
     delivered: int
     dead: int
     attempts_200: int  # 200 answers the receiver gave: what /metrics must count
+    worker_cpu_ms_per_event: float  # the queue workers' CPU during the flood (our cost, whatever the machine's load)
 
 
 class Workers:
@@ -44,6 +45,7 @@ class Workers:
         self.env = env
         self.queues = queues
         self.processes: dict[str, subprocess.Popen] = {}
+        self.killed_cpu = 0.0
 
     def start(self, name: str) -> None:
         process = subprocess.Popen(
@@ -57,8 +59,14 @@ class Workers:
         self.processes[name] = process
 
     def kill(self, name: str) -> None:
+        self.killed_cpu += process_cpu([self.processes[name].pid])  # its CPU up to the kill
         os.killpg(self.processes[name].pid, signal.SIGKILL)
         self.processes[name].wait(timeout=10)
+
+    def cpu(self) -> float:
+        """CPU seconds of every worker started so far (a killed one's until it died)."""
+        alive = [p.pid for p in self.processes.values() if p.poll() is None]
+        return self.killed_cpu + process_cpu(alive)
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -70,6 +78,17 @@ class Workers:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds the processes have used so far (Linux /proc), to tell our cost from the machine's load."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
 
 
 def pickup_ms(where: str, percentile: float = 0.95) -> float:
@@ -158,6 +177,7 @@ def run_scaleout(env: dict[str, str], *, events: int, processes: int = 3, rate: 
 
         progress = [0]
         producer = threading.Thread(target=produce, args=(backend, url, events, rate, batch, "flood", progress))
+        cpu = workers.cpu()
         started = time.monotonic()
         producer.start()
         wait_until(lambda: progress[0] >= events * 0.3, timeout)
@@ -175,6 +195,7 @@ def run_scaleout(env: dict[str, str], *, events: int, processes: int = 3, rate: 
         wait_until(lambda: not OutboxEvent.objects.filter(backend=backend, status__in=open_statuses).exists(),
                    timeout, 0.2)
         seconds = time.monotonic() - started
+        cpu = workers.cpu() - cpu
     finally:
         workers.stop()
         receiver.stop()
@@ -190,6 +211,6 @@ def run_scaleout(env: dict[str, str], *, events: int, processes: int = 3, rate: 
                     p95_pickup_ms=pickup_ms("e.idempotency_key LIKE 'flood-%%'"),
                     idle_p95_pickup_ms=idle_p95, duplicates=duplicates, lost=lost,
                     delivered=statuses.get(OutboxEvent.Status.DELIVERED, 0), dead=statuses.get(OutboxEvent.Status.DEAD, 0),
-                    attempts_200=attempts_200)
+                    attempts_200=attempts_200, worker_cpu_ms_per_event=round(cpu * 1000 / events, 3))
     log.info("%s", result)
     return result
