@@ -243,9 +243,10 @@ def _record(worker: str, results: list[_Result]) -> None:
         release_outage_retries(answered)
 
 
-# How a retry that never reached the remote reads (http.request names the requests error: ConnectionError,
-# ConnectTimeout); a read timeout or a 5xx came from a remote that answered, and keeps its backoff.
-UNREACHABLE = "RetryableError: Connect"
+# How a retry reads when the remote as a whole was away (http.request names the requests error — ConnectionError,
+# ConnectTimeout — and check_response the status): unreachable, or a gateway / unavailable answer (MoySklad's
+# maintenance answers 503). A read timeout, a 500 or a 429 concern the call itself and keep their backoff.
+AWAY = ("RetryableError: Connect", "RetryableError: HTTP 502 ", "RetryableError: HTTP 503 ", "RetryableError: HTTP 504 ")
 
 
 def release_outage_retries(backend_ids: set[int]) -> int:
@@ -253,9 +254,10 @@ def release_outage_retries(backend_ids: set[int]) -> int:
     end of its own backoff (which would hold every aggregate behind them for minutes after a short outage)."""
     now = timezone.now()
     with transaction.atomic():
-        waiting = OutboxEvent.objects.filter(
-            backend_id__in=backend_ids, status=Status.PENDING, next_attempt_at__gt=now, last_error__startswith=UNREACHABLE
-        )
+        away = Q()
+        for prefix in AWAY:
+            away |= Q(last_error__startswith=prefix)
+        waiting = OutboxEvent.objects.filter(away, backend_id__in=backend_ids, status=Status.PENDING, next_attempt_at__gt=now)
         if connection.features.has_select_for_update_skip_locked:
             waiting = waiting.select_for_update(skip_locked=True)
         ids = list(waiting.values_list("pk", flat=True))

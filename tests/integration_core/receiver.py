@@ -1,6 +1,6 @@
 """A local HTTP receiver (threaded stdlib server) that records deliveries by idempotency key.
 
-Paths: /ok (200), /reject (422), /flaky/<n> (503 for the first n requests of a key, then 200),
+Paths: /ok (200), /reject (422), /flaky/<n>[/<status>] (503 or <status> for the first n requests of a key, then 200),
 /slow/<ms> (sleep, then 200). Every request is recorded; effects are deduplicated by key.
 """
 
@@ -41,7 +41,7 @@ class Receiver:
                 if parts[0] == "reject":
                     status = 422
                 elif parts[0] == "flaky" and seen <= int(parts[1]):
-                    status = 503
+                    status = int(parts[2]) if len(parts) > 2 else 503
                 elif parts[0] == "slow":
                     time.sleep(int(parts[1]) / 1000)
                 if status == 200:

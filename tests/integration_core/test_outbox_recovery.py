@@ -40,8 +40,21 @@ def test_events_that_waited_out_an_outage_are_due_at_the_first_success(backend, 
     assert all(receiver.per_key[key] == 1 for key in keys)
 
 
+def test_events_the_erp_answered_503_during_maintenance_go_at_the_first_success(backend, receiver):
+    waiting = send(backend, f"{receiver.url}/flaky/1/503", aggregate="order:1")  # MoySklad's maintenance answer
+    relay.relay_once("w1")
+    waiting.refresh_from_db()
+    assert waiting.status == Status.PENDING and waiting.next_attempt_at > timezone.now() + timedelta(seconds=4)
+
+    send(backend, f"{receiver.url}/ok", aggregate="order:2")
+    assert relay.relay_once("w1") == 1
+    relay.drain("w1")
+    waiting.refresh_from_db()
+    assert waiting.status == Status.DELIVERED and receiver.per_key[waiting.idempotency_key] == 2
+
+
 def test_an_event_refused_by_an_answering_erp_keeps_its_backoff(backend, receiver):
-    flaky = send(backend, f"{receiver.url}/flaky/5", aggregate="order:1")  # 503: the ERP is up, this call failed
+    flaky = send(backend, f"{receiver.url}/flaky/5/500", aggregate="order:1")  # the ERP is up; this call failed
     relay.relay_once("w1")
     flaky.refresh_from_db()
     due = flaky.next_attempt_at
