@@ -7,7 +7,6 @@ inside a transaction they are written on a separate connection of this thread, i
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -20,6 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transac
 from django.utils import timezone
 
 from . import secrets
+from .bulk import copy_insert
 from .models import Backend, JournalEntry
 
 logger = logging.getLogger(__name__)
@@ -162,30 +162,9 @@ def _flush(entries: list[JournalEntry]) -> None:
     entries.clear()
     try:
         with transaction.atomic():
-            _insert(batch)
+            copy_insert(JournalEntry, batch)  # COPY: bulk_create's client-side binding cost a lot
     except Exception:  # noqa: BLE001 - journaling must not break deliveries
         logger.exception("integration journal: could not write %d buffered entries", len(batch))
-
-
-def _insert(batch: list[JournalEntry]) -> None:
-    """COPY on PostgreSQL: bulk_create binds every value client-side (an UNNEST array per column, quoted in
-    Python), which cost the relay an eighth of its CPU; COPY formats the rows in psycopg's C code."""
-    if connection.vendor != "postgresql":
-        JournalEntry.objects.bulk_create(batch)
-        return
-    fields = [f for f in JournalEntry._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(JournalEntry._meta.db_table)
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for entry in batch:
-            copy.write_row([_copy_value(column, entry) for column in fields])
-
-
-def _copy_value(column: models.Field, entry: JournalEntry):
-    value = getattr(entry, column.attname)
-    if isinstance(column, models.JSONField):
-        return json.dumps(value, cls=column.encoder)
-    return value
 
 
 def write(exchange: Exchange, backend: Backend | None = None, correlation: Correlation | None = None) -> None:

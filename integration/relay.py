@@ -20,6 +20,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import journal, log_context
+from .bulk import copy_insert
 from .errors import BackendPaused, PermanentError, RetryableError
 from .http import timeout_cap
 from .leases import heartbeat
@@ -237,7 +238,7 @@ def _record(worker: str, results: list[_Result]) -> None:
             )
         if changed:
             _save_outcomes(changed, now)
-            OutboxAttempt.objects.bulk_create(attempts)
+            copy_insert(OutboxAttempt, attempts)
     answered = {r.event.backend_id for r in results if r.outcome == Outcome.DELIVERED and r.event.pk in owned}
     if answered:
         release_outage_retries(answered)
