@@ -19,12 +19,15 @@ import pytest
 import requests
 
 from catalog.models import Product
+from integration.amocrm.setup import prepare_account
 from integration.erp.moysklad.catalog_sync import sync_catalog
 from integration.models import Backend, InboxMessage, JournalEntry, OutboxEvent
+from tests.bench.reserve_race import _amocrm_sandbox
+from tests.bench.widget_search import amocrm_backend
 from tests.production.conftest import child_env
 from tests.production.scaleout import run_scaleout
 from tests.production.test_health_metrics import TOKEN, free_port, scrape, wait_for
-from tests.production.webhook_storm import moysklad_backend, moysklad_storm
+from tests.production.webhook_storm import amocrm_storm, moysklad_backend, moysklad_storm
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -104,13 +107,35 @@ def test_outbox_scaleout_lean(web_and_cluster, ms_sandbox_module):
     refused = JournalEntry.objects.filter(backend__name="storm-ms", status_code=503).count()
     assert refused and metrics['amoerp_external_requests_total{backend="storm-ms",status="503"}'] == refused
 
+
     Backend.objects.filter(name="storm-ms").update(active=False)  # the race's shop is not the ERP's demo company
-    reserved, codes = reserve_race(urls, carts=50, units=10)
-    assert reserved == 10, codes  # not one unit oversold, whichever web process took the cart
-    assert codes.count(200) == 10 and codes.count(409) == 40, codes
+    amo = amocrm_backend()
+    crm = _amocrm_sandbox(amo)
+    try:
+        prepare_account(amo, public_url=urls[0])  # amoCRM's own webhooks go to the first web server
+        amo.refresh_from_db()
+        reserved, codes, deals = reserve_race(urls, crm, amo, carts=50, units=10)
+        assert reserved == 10, codes  # not one unit oversold, whichever web process took the cart
+        assert codes.count(200) == 10 and codes.count(409) == 40, codes
+
+        storm, keys = amocrm_storm(urls, amo, env, leads=deals, per_lead=4, retries=50)
+        assert storm.posted == 250 and storm.codes == {200: 250}, storm.codes
+        ours = InboxMessage.objects.filter(source="amocrm", message_id__in=keys)
+        assert ours.count() == len(keys) == 200  # a retry is stored once, whichever server took it
+        assert sum(ours.values_list("duplicates", flat=True)) == 50
+        assert set(InboxMessage.objects.filter(source="amocrm").values_list("status", flat=True)) == {
+            InboxMessage.Status.PROCESSED}
+        assert reserved_units(deals) == 10  # the webhooks' re-reads changed no cart: still not one unit oversold
+        assert leads_as_the_platform_has_them(crm, amo, deals)
+    finally:
+        crm.stop()
+    assert not OutboxEvent.objects.exclude(status=OutboxEvent.Status.DELIVERED).exists()
+    assert not JournalEntry.objects.filter(status_code=429).exists()
+    for url in urls:
+        assert requests.get(url + "/health/", timeout=10).status_code == 200
 
 
-def reserve_race(urls: list[str], *, carts: int, units: int) -> tuple[int, list[int]]:
+def reserve_race(urls: list[str], crm, backend, *, carts: int, units: int) -> tuple[int, list[int], list[int]]:
     """`carts` carts (one lead each) PUT at once, alternating between the web servers, for the last `units`."""
     from decimal import Decimal
 
@@ -118,9 +143,7 @@ def reserve_race(urls: list[str], *, carts: int, units: int) -> tuple[int, list[
 
     from catalog.models import PriceList, Product, StockLevel, Unit, Warehouse
     from integration.amocrm.widget_token import mint_widget_token
-    from orders.models import Reservation
-    from tests.bench.reserve_race import _amocrm_sandbox, _create_deals
-    from tests.bench.widget_search import amocrm_backend
+    from tests.bench.reserve_race import _create_deals
 
     unit = Unit.objects.get_or_create(okei_code="796", defaults={"name": "штука", "short_name": "шт"})[0]
     warehouse = Warehouse.objects.create(name="Race")
@@ -129,22 +152,51 @@ def reserve_race(urls: list[str], *, carts: int, units: int) -> tuple[int, list[
     for listed in {price_list, *PriceList.objects.filter(is_default=True)}:  # whichever list the widget quotes
         product.prices.create(price_list=listed, amount=Decimal("100"))
     StockLevel.objects.create(product=product, warehouse=warehouse, on_hand=Decimal(units), snapshot_at=timezone.now())
-    backend = amocrm_backend()
-    crm = _amocrm_sandbox(backend)
-    try:
-        deals = _create_deals(crm, carts)
-        tokens = [mint_widget_token(backend, 500 + n) for n in range(carts)]
-        barrier = threading.Barrier(carts)
+    deals = _create_deals(crm, carts)
+    tokens = [mint_widget_token(backend, 500 + n) for n in range(carts)]
+    barrier = threading.Barrier(carts)
 
-        def put(n: int) -> int:
-            barrier.wait(timeout=60)
-            return requests.put(f"{urls[n % len(urls)]}/api/widget/v1/leads/{deals[n]}/order",
-                                json={"lines": [{"product": product.pk, "quantity": "1", "warehouse": warehouse.pk}]},
-                                headers={"X-Auth-Token": tokens[n]}, timeout=120).status_code
+    def put(n: int) -> int:
+        barrier.wait(timeout=60)
+        return requests.put(f"{urls[n % len(urls)]}/api/widget/v1/leads/{deals[n]}/order",
+                            json={"lines": [{"product": product.pk, "quantity": "1", "warehouse": warehouse.pk}]},
+                            headers={"X-Auth-Token": tokens[n]}, timeout=120).status_code
 
-        with ThreadPoolExecutor(max_workers=carts) as pool:
-            codes = list(pool.map(put, range(carts)))
-    finally:
-        crm.stop()
-    held = Reservation.objects.filter(product=product, status__in=["pending", "confirmed"])
-    return int(sum((r.quantity for r in held), Decimal("0"))), codes
+    with ThreadPoolExecutor(max_workers=carts) as pool:
+        codes = list(pool.map(put, range(carts)))
+    return reserved_units(deals), codes, deals
+
+
+def reserved_units(leads: list[int]) -> int:
+    from decimal import Decimal
+
+    from orders.models import Reservation
+
+    held = Reservation.objects.filter(order__lead_id__in=leads, status__in=["pending", "confirmed"])
+    return int(sum((r.quantity for r in held), Decimal("0")))
+
+
+def leads_as_the_platform_has_them(crm, backend, leads: list[int]) -> bool:
+    """Each order's lead in amoCRM shows the order's status (the lead sync delivered, exactly once in effect: one
+    timeline note per order, however many times the sync ran)."""
+    from django.utils import translation
+
+    from integration.amocrm import mappers as m
+    from integration.amocrm.client import AmoCrmClient
+    from integration.amocrm.deals import lead_field_ids, note_language
+    from orders.models import Order
+
+    ids = lead_field_ids(AmoCrmClient(backend), refresh=True)
+    orders = list(Order.objects.filter(lead_id__in=leads))
+    assert len(orders) >= 10, len(orders)  # at least the carts that got their unit
+    for order in orders:
+        lead = crm.control("amocrm/as_manager", {"method": "GET", "path": f"/api/v4/leads/{order.lead_id}"})["body"]
+        shown = {f["field_id"]: f["values"][0]["value"] for f in lead.get("custom_fields_values") or []}
+        with translation.override(note_language(backend)):
+            expected = order.erp_state or order.get_status_display()
+        assert shown.get(ids[m.ERP_STATUS]) == expected, (order.pk, shown, expected)
+        notes = crm.control("amocrm/as_manager", {"method": "GET", "path": f"/api/v4/leads/{order.lead_id}/notes"})
+        texts = [n["params"]["text"] for n in (notes.get("body") or {}).get("_embedded", {}).get("notes", [])
+                 if (n.get("params") or {}).get("text")]
+        assert texts and len(texts) == len(set(texts)), (order.pk, texts)
+    return True

@@ -10,6 +10,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import requests
 
@@ -87,3 +88,45 @@ def moysklad_storm(urls: list[str], ms, env: dict[str, str], *, products: int = 
     names = {row["id"]: row["name"] for row in ms.control("moysklad/entities/product", method="GET")}
     return Storm(posted=len(hooks), distinct=2 * len(chosen), codes={c: codes.count(c) for c in set(codes)},
                  products={erp_id: names[erp_id] for erp_id, _name in chosen})
+
+
+def amocrm_storm(urls: list[str], backend, env: dict[str, str], *, leads: list[int], per_lead: int = 4,
+                 retries: int = 50, timeout: float = 180.0) -> tuple[Storm, list[str]]:
+    """`per_lead` distinct update webhooks for each lead (one per second of `updated_at`, the newest first in the
+    list), `retries` of them sent again, all shuffled, posted to the web servers in turn while two workers
+    deliver the outbox (the orders' lead syncs) and process the inbox. Returns the storm and the message ids
+    its distinct webhooks must be stored under."""
+    from django.urls import reverse
+
+    from integration.amocrm.webhooks import dedup_key, parse_bracket_body, webhook_events
+    from integration.models import InboxMessage, OutboxEvent
+
+    path = reverse("amocrm:webhook", args=[backend.webhook_secret])
+    now = int(time.time())
+    hooks = [urlencode({"leads[update][0][id]": lead, "leads[update][0][updated_at]": now - n,
+                        "account[id]": backend.settings["account_id"], "account[subdomain]": "bench"})
+             for lead in leads for n in range(per_lead)]
+    keys = [dedup_key(webhook_events(parse_bracket_body(body.encode())), body.encode()) for body in hooks]
+    rng = random.Random(18)
+    posted = hooks + rng.sample(hooks, retries)
+    rng.shuffle(posted)
+
+    def post(item: tuple[int, str]) -> int:
+        n, body = item
+        return requests.post(urls[n % len(urls)] + path, data=body, timeout=30,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code
+
+    workers = Workers(env, queues="outbox,inbox")
+    try:
+        for n in range(2):
+            workers.start(f"amo-storm-{n}")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = list(pool.map(post, enumerate(posted)))
+        inbox_open = [InboxMessage.Status.RECEIVED, InboxMessage.Status.FAILED, InboxMessage.Status.PROCESSING]
+        outbox_open = [OutboxEvent.Status.PENDING, OutboxEvent.Status.IN_FLIGHT]
+        wait_until(lambda: not InboxMessage.objects.filter(status__in=inbox_open).exists()
+                   and not OutboxEvent.objects.filter(status__in=outbox_open).exists(), timeout, 0.5)
+    finally:
+        workers.stop()
+    return Storm(posted=len(posted), distinct=len(hooks), codes={c: codes.count(c) for c in set(codes)},
+                 products={}), keys
