@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integration', '0006_progress'),
+        ('integration', '0008_journal_admin_indexes'),
     ]
 
     operations = [
