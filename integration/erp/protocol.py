@@ -102,7 +102,8 @@ class ErpAdapter(Protocol):
     def iter_orders(self, *, since: datetime | None = None) -> Iterator[list[ErpOrder]]: ...
 
     # --- documents, shipments, payments
-    def create_invoice(self, order_erp_id: str) -> ErpDocument: ...
+    def create_invoice(self, order_erp_id: str, key: str = "") -> ErpDocument:
+        """`key`: our UUID for the document, so that a create repeated after a lost answer makes no second."""
 
     def fetch_document_pdf(self, kind: str, erp_id: str) -> bytes: ...
 

@@ -507,3 +507,24 @@ def test_a_chosen_warehouse_sets_the_order_even_when_an_earlier_line_named_none(
     order = Order.objects.get(pk=order.pk)
     assert order.warehouse_id == spb.pk
     assert {line.warehouse_id for line in order.lines.all()} == {spb.pk}
+
+
+def test_a_lost_answer_to_the_invoice_create_ends_with_one_erp_invoice(catalog, ms, customer):
+    """The pilot week: MoySklad made the invoice but its answer was lost; the retry made a second one."""
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order.refresh_from_db()
+    document = request_document(order, "invoice", actor=ADMIN)
+    event = OutboxEvent.objects.get(topic="erp.document.request")
+    ms.set_faults(drop_responses=1, path_regex="/entity/invoiceout$")
+    try:
+        handlers.request_document(event)
+    except Exception:  # noqa: BLE001 - the client may give up on the lost answer; the outbox then redelivers
+        handlers.request_document(event)
+    assert ms.control("stats", method="GET")["dropped"] == 1
+    document.refresh_from_db()
+    [invoice] = entities(ms, "invoiceout")
+    assert document.status == "issued" and document.erp_id == invoice["id"]
+    handlers.request_document(event)  # a redelivery after success makes none either
+    assert len(entities(ms, "invoiceout")) == 1

@@ -339,7 +339,9 @@ class MoySkladAdapter:
             yield [self._order_from(row) for row in page]
 
     # ------------------------------------------------------------------ documents
-    def create_invoice(self, order_erp_id: str) -> ErpDocument:
+    def create_invoice(self, order_erp_id: str, key: str = "") -> ErpDocument:
+        """The order's invoice made from MoySklad's template. `key` (a UUID of ours for the document) goes as its
+        syncId: a create repeated after a lost answer returns the first invoice instead of making a second."""
         template = self.client.put(
             "entity/invoiceout/new",
             {"customerOrder": mappers.meta_ref(self.root, "customerorder", order_erp_id)},
@@ -349,7 +351,9 @@ class MoySkladAdapter:
             positions = positions.get("rows") or []
         template["positions"] = positions
         template.pop("sum", None)
-        return mappers.document(self.client.post("entity/invoiceout", template), "invoice")
+        if key:
+            template.update({"syncId": key, "externalCode": key})
+        return mappers.document(self.client.post("entity/invoiceout", template, retry=bool(key)), "invoice")
 
     def get_document(self, wire: str, erp_id: str, kind: str) -> ErpDocument:
         return mappers.document(self.client.get(f"entity/{wire}/{erp_id}"), kind)

@@ -4,6 +4,8 @@ Each is idempotent: a redelivery finds what the previous attempt created."""
 
 from __future__ import annotations
 
+import uuid
+
 from integration.erp.importers.orders import apply_order
 from integration.erp.moysklad.adapter import MoySkladAdapter
 from integration.errors import PermanentError, RetryableError
@@ -38,7 +40,7 @@ def request_document(event: OutboxEvent) -> dict:
             erp_document = (
                 document.erp_id
                 and _existing_invoice(adapter, document.erp_id)
-                or adapter.create_invoice(order.erp_id)
+                or adapter.create_invoice(order.erp_id, key=str(uuid.uuid5(order.uuid, f"document:{document.pk}")))
             )
             wire_kind = "invoice"
         else:

@@ -470,8 +470,9 @@ class OneCAdapter:
             yield self._orders(page) if page else []
 
     # ------------------------------------------------------------------ documents
-    def create_invoice(self, order_erp_id: str) -> ErpDocument:
-        """The order's invoice: the existing one (a redelivery, or one a 1C user made), else a new posted one."""
+    def create_invoice(self, order_erp_id: str, key: str = "") -> ErpDocument:
+        """The order's invoice: the existing one (a redelivery, or one a 1C user made), else a new posted one; the
+        basis document finds it again, so `key` is not needed."""
         existing = self.client.query(INVOICES, filter=f"ДокументОснование eq {cast(order_erp_id, ORDERS)} and DeletionMark eq false",
                                      top=1)
         if existing:

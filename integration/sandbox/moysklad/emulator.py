@@ -1383,6 +1383,11 @@ class MoySkladEmulator(Emulator):
             return json_response(self.document_template(kind, self._find("customerorder", order_id)))
 
     def create_document(self, kind: str, body: dict, request: Request | None) -> dict:
+        sync_id = body.get("syncId")
+        if sync_id:
+            for existing in self.tables[kind].values():
+                if existing.get("syncId") == sync_id:
+                    return existing  # documented for every create: a retry with the same syncId returns the original
         organization = self._require_ref(body, "organization", "organization")
         agent = self._require_ref(body, "agent", "counterparty")
         order_id = ref_id(body.get("customerOrder")) if body.get("customerOrder") else None
@@ -1405,6 +1410,7 @@ class MoySkladEmulator(Emulator):
             "created": now,
             "name": body.get("name") or f"{self.counters[f'{kind}_number']:05d}",
             "externalCode": body.get("externalCode") or new_id()[:22],
+            "syncId": sync_id,
             "moment": body.get("moment") or now[:19],
             "applicable": bool(body.get("applicable", True)),
             "organization": organization,
