@@ -330,8 +330,19 @@ def push_order_to_lead(backend: Backend, order_id: int, *, client: AmoCrmClient 
 def _shown(raw_lead: dict[str, Any], ids: dict[str, int], values: dict[str, str]) -> bool:
     """Whether the lead's fields already say exactly these values (read by code, or by id when codeless)."""
     current = m.values_by_code(raw_lead.get("custom_fields_values"))
-    return all([str(v) for v in current.get(code) or current.get(str(ids[code])) or []] == [value]
-               for code, value in values.items())
+    return all(_same(current.get(code) or current.get(str(ids[code])) or [], value) for code, value in values.items())
+
+
+def _same(held: list[Any], value: str) -> bool:
+    """A numeric field comes back as amoCRM keeps the number ("2990" for our "2990.00"): compared by value."""
+    if len(held) != 1:
+        return False
+    if str(held[0]) == value:
+        return True
+    try:
+        return Decimal(str(held[0])) == Decimal(value)
+    except ArithmeticError:
+        return False
 
 
 def _bind_written(backend: Backend, order: Order, raw_lead: dict[str, Any], status_id: int | None,
