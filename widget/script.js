@@ -32,7 +32,7 @@ define(['jquery', 'underscore'], function ($, _) {
     function freshState() {
       return {
         leadId: null, products: [], searched: false, cart: [], delivery_address: '', comment: '',
-        order: null, reserve: null, shortages: null, canApprove: false, platform: null, busy: false
+        order: null, reserve: null, shortages: null, canApprove: false, platform: null, busy: false, query: null
       };
     }
 
@@ -354,15 +354,32 @@ define(['jquery', 'underscore'], function ($, _) {
       readCartForm();
       var query = panel().find('.' + CODE + '-search__input').val();
       setBusy(true);
+      state.query = query;
       searchProducts(query, state.leadId)
         .done(function (page) {
           state.products = page.results;
           state.searched = true;
           show('');
           drawProducts();
+          askAgainIfRefreshing(page, query, 1);
         })
         .fail(fail)
         .always(function () { setBusy(false); });
+    }
+
+    // Stale stock is answered at once while the platform asks the ERP (refresh_queued): ask again shortly, a few
+    // times at most, unless the manager has searched for something else meanwhile.
+    function askAgainIfRefreshing(page, query, attempt) {
+      if (!page.refresh_queued || attempt > 3) { return; }
+      setTimeout(function () {
+        if (state.query !== query || !panel().length) { return; }
+        searchProducts(query, state.leadId).done(function (fresh) {
+          if (state.query !== query) { return; }
+          state.products = fresh.results;
+          drawProducts();
+          askAgainIfRefreshing(fresh, query, attempt + 1);
+        });
+      }, 2500);
     }
 
     function onAdd(event) {

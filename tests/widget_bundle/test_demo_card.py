@@ -198,3 +198,23 @@ def test_the_settings_are_checked_with_ping_on_save(open_card, world):
     page.click(".demo-settings__save")
     page.wait_for_selector(".demo-settings__saved:text-is('saved')")
     assert page.inner_text(".amoerp-settings__result").startswith("The platform answers: account demo, version ")
+
+
+def test_stale_stock_is_shown_flagged_and_then_fresh_without_searching_again(open_card, world):
+    """The platform answers a stale stock figure at once and asks the ERP off the request path; the widget asks
+    again a moment later, so the manager sees the fresh figure without pressing search a second time."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integration.erp.services import refresh_requested_stock
+
+    page = open_card(MANAGER)
+    product = sellable(1)[0]
+    StockLevel.objects.filter(product=product).update(snapshot_at=timezone.now() - timedelta(days=1))
+    search(page, product)
+    card = page.locator(f".amoerp-product[data-product='{product.pk}']")
+    assert card.locator(".amoerp-stale").count() == 1
+    assert refresh_requested_stock(max_seconds=10) >= 1  # the queued refresh, as a worker runs it
+    card.locator(".amoerp-stale").wait_for(state="detached", timeout=10_000)
+    assert page.locator(f".amoerp-product[data-product='{product.pk}'] .amoerp-stock__available").count() >= 1
