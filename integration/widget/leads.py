@@ -6,7 +6,7 @@ first search and a new deal's cart can go to the ERP at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -92,6 +92,8 @@ def known_client(backend: Backend, lead_id: int) -> tuple[bool, int | None]:
              "external": str(lead_id)},
         )
         known, checked_at, order_id, bound_id, client_id, merged_into = cursor.fetchone()
+    if checked_at is not None and timezone.is_naive(checked_at):  # SQLite (the demo) answers naive UTC
+        checked_at = timezone.make_aware(checked_at, UTC)
     if known is None and (order_id is None or bound_id != order_id):
         return False, None
     if merged_into is not None:

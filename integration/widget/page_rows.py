@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import Count, Min, Q, Sum
 
 from catalog.availability import StockRow
 from catalog.models import Barcode, KitComponent, Pack, Price, PriceList, Product, Segment, StockLevel, Unit
@@ -129,6 +130,9 @@ def read_page(*, q: str, barcode: bool, counterparty_id: int | None, lead_id: in
         client = f"(SELECT o.counterparty_id FROM {_t(Order)} o WHERE o.lead_id = %(lead)s)"
     else:
         client = "NULL"
+    if connection.vendor != "postgresql":  # the SQLite demo: the same page from a few ORM queries
+        return read_page_portable(q=q, barcode=barcode, counterparty_id=counterparty_id, lead_id=lead_id,
+                                  warehouse_id=warehouse_id, offset=offset, limit=limit)
     sql = _sql(text=bool(q), barcode=bool(q) and barcode, client=client, warehouse=warehouse_id is not None)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -158,6 +162,77 @@ def read_page(*, q: str, barcode: bool, counterparty_id: int | None, lead_id: in
         rows.append(row)
     code, currency = (fetched[0][9], fetched[0][10]) if fetched else (None, None)
     return Page(rows, code, currency)
+
+
+def _client_price_list(counterparty_id: int | None, lead_id: int | None) -> PriceList | None:
+    if not counterparty_id and lead_id:
+        counterparty_id = Order.objects.filter(lead_id=lead_id).values_list("counterparty_id", flat=True).first()
+    chosen = (Counterparty.objects.filter(pk=counterparty_id).values_list("segment__price_list_id", flat=True).first()
+              if counterparty_id else None)
+    if chosen is None:
+        return PriceList.objects.filter(is_default=True).order_by("pk").first()
+    return PriceList.objects.filter(pk=chosen).first()
+
+
+def read_page_portable(*, q: str, barcode: bool, counterparty_id: int | None, lead_id: int | None,
+                       warehouse_id: int | None, offset: int, limit: int) -> Page:
+    """read_page's answer from ORM queries on any database (a handful per page instead of one)."""
+    products = Product.objects.filter(active=True)
+    if q:
+        match = Q(name__icontains=q) | Q(article__icontains=q)
+        if barcode:
+            coded = set(Barcode.objects.filter(value=q, active=True).values_list("product_id", flat=True))
+            coded |= set(Pack.objects.filter(barcode=q, active=True).values_list("product_id", flat=True))
+            match |= Q(pk__in=coded)
+        products = products.filter(match)
+    found = list(products.select_related("unit").order_by("article")[offset:offset + limit])
+    ids = [p.pk for p in found]
+    price_list = _client_price_list(counterparty_id, lead_id)
+    prices = dict(Price.objects.filter(product_id__in=ids, price_list=price_list, active=True)
+                  .values_list("product_id", "amount")) if price_list else {}
+    packs, barcodes, components = defaultdict(list), defaultdict(list), defaultdict(list)
+    for k in Pack.objects.filter(product_id__in=ids, active=True).select_related("unit").order_by("factor", "pk"):
+        packs[k.product_id].append({"id": k.pk, "unit": _unit(k.unit_id, k.unit.okei_code, k.unit.short_name),
+                                    "factor": k.factor, "barcode": k.barcode})
+    for product_id, value in Barcode.objects.filter(product_id__in=ids, active=True).order_by("pk").values_list(
+            "product_id", "value"):
+        barcodes[product_id].append(value)
+    for kit_id, component_id, quantity in KitComponent.objects.filter(kit_id__in=ids, active=True).values_list(
+            "kit_id", "component_id", "quantity"):
+        components[kit_id].append((component_id, quantity))
+    kits = {p.pk for p in found if p.kind == Product.Kind.KIT}
+    everyone = set(ids) | {c for parts in components.values() for c, _q in parts}
+    levels = StockLevel.objects.filter(product_id__in=everyone)
+    held = Reservation.objects.filter(product_id__in=everyone, status__in=ACTIVE_RESERVATIONS)
+    if warehouse_id is not None:
+        levels, held = levels.filter(warehouse_id=warehouse_id), held.filter(warehouse_id=warehouse_id)
+    stock: dict[int, list[StockRow]] = defaultdict(list)
+    nulls: set[tuple[int, int]] = set()
+    for row in levels.values("product_id", "warehouse_id").annotate(
+            on_hand=Sum("on_hand"), reserved=Sum("reserved"), expected=Sum("expected"), at=Min("snapshot_at"),
+            unknown=Count("pk", filter=Q(snapshot_at__isnull=True))):
+        stock[row["product_id"]].append(StockRow(row["product_id"], row["warehouse_id"], row["on_hand"],
+                                                 row["reserved"], row["expected"], row["at"]))
+        if row["unknown"]:
+            nulls.add((row["product_id"], row["warehouse_id"]))
+    reservations: dict[int, list[dict]] = defaultdict(list)
+    for res in held.values("id", "product_id", "warehouse_id", "batch_id", "quantity", "status", "confirmed_at",
+                           "order_id"):
+        reservations[res["product_id"]].append(res)
+    rows = []
+    for product in found:
+        own = [product.pk, *(c for c, _q in components[product.pk])]
+        row = PageRow(
+            id=product.pk, article=product.article, name=product.name, kind=product.kind, tracking=product.tracking,
+            vat_rate=product.vat_rate, unit=_unit(product.unit_id, product.unit.okei_code, product.unit.short_name),
+            price=prices.get(product.pk), packs=packs[product.pk], barcodes=barcodes[product.pk],
+            components=components[product.pk], stock=[item for pid in own for item in stock[pid]],
+            nulls={key for key in nulls if key[0] in own},
+            reservations=[res for pid in (own if product.pk in kits else [product.pk]) for res in reservations[pid]],
+        )
+        rows.append(row)
+    return Page(rows, price_list.code if price_list and found else None,
+                price_list.currency if price_list and found else None)
 
 
 def merge(rows: list[PageRow]) -> tuple[dict[int, list[tuple[int, Decimal]]], list[StockRow], set, list[dict]]:
