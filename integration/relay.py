@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import zip_longest
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
@@ -61,6 +62,20 @@ def lease_until() -> ExpressionWrapper:
     return ExpressionWrapper(Now() + timedelta(seconds=lease_seconds()), output_field=DateTimeField())
 
 
+def _fair_share(candidates, limit: int) -> list[tuple]:
+    """Up to `limit` candidates, taken in turn from each backend's queue (oldest first within each): a backlog
+    paced by one side (a thousand deal updates behind amoCRM's 7 requests a second) must not hold the other's
+    events (a manager's invoice from the ERP) behind it."""
+    backends = list(Backend.objects.filter(active=True, paused=False).values_list("pk", flat=True))
+    if len(backends) < 2:
+        return [row[:5] for row in candidates[:limit]]
+    queues = [list(candidates.filter(backend_id=pk)[:limit]) for pk in backends]
+    rows: list[tuple] = []
+    for turn in zip_longest(*queues):
+        rows += [row[:5] for row in turn if row is not None]
+    return rows[:limit]
+
+
 def claim(worker: str, limit: int, *, only_id: int | None = None) -> list[OutboxEvent]:
     """Lease up to `limit` due events that no earlier undelivered event of their aggregate holds back.
 
@@ -75,7 +90,8 @@ def claim(worker: str, limit: int, *, only_id: int | None = None) -> list[Outbox
             candidates = candidates.filter(pk=only_id)
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        rows = list(candidates.values_list("id", "status", "lease_owner", "attempts", "max_attempts")[:limit])
+        rows = _fair_share(candidates.values_list("id", "status", "lease_owner", "attempts", "max_attempts",
+                                                  "backend_id"), limit)
         if not rows:
             return []
         expired = [row for row in rows if row[1] == Status.IN_FLIGHT]
@@ -117,7 +133,9 @@ def claim(worker: str, limit: int, *, only_id: int | None = None) -> list[Outbox
             attempts=F("attempts") + 1,
             updated_at=now,
         )
-    leased = list(OutboxEvent.objects.filter(pk__in=ids, status=Status.IN_FLIGHT, lease_owner=worker).order_by("id"))
+    turn = {pk: n for n, pk in enumerate(ids)}  # delivered in the fair order they were taken
+    leased = sorted(OutboxEvent.objects.filter(pk__in=ids, status=Status.IN_FLIGHT, lease_owner=worker),
+                    key=lambda event: turn[event.pk])
     # One Backend instance per backend for the batch: select_related built (and decrypted the credentials of)
     # one per event, a tenth of the relay's CPU; shared, a token refreshed by one handler serves the next too.
     backends = Backend.objects.in_bulk({event.backend_id for event in leased})

@@ -5,7 +5,7 @@ had claimed."""
 import pytest
 
 from integration import outbox, relay
-from integration.models import OutboxEvent
+from integration.models import Backend, OutboxEvent
 
 from . import receiver_handlers  # noqa: F401 - registers "test.deliver"
 
@@ -39,3 +39,16 @@ def test_fast_deliveries_are_still_claimed_in_batches(backend, receiver):
     for n in range(20):
         send(backend, f"{receiver.url}/ok", f"order:{n}")
     assert relay.relay_once("w1") == 20
+
+
+def test_a_backlog_of_one_side_does_not_hold_the_other_sides_events(backend, receiver):
+    """Hundreds of deal updates queue behind amoCRM's rate limit; a manager's invoice for the ERP, asked for
+    after them, is among the next events a worker takes, not after the whole backlog."""
+    other = Backend.objects.create(name="crm", kind=Backend.Kind.AMOCRM, base_url="https://crm.example.test/",
+                                   settings={"allowed_hosts": [".127.0.0.1"]})
+    backlog = [outbox.enqueue(backend=other, topic="test.deliver", aggregate=f"order:{n}",
+                              payload={"url": f"{receiver.url}/ok"}) for n in range(30)]
+    invoice = send(backend, f"{receiver.url}/ok", "order:99")
+    batch = relay.claim("w1", 10)
+    assert len(batch) == 10 and invoice.pk in [e.pk for e in batch[:2]]
+    assert [e.pk for e in batch if e.pk != invoice.pk] == [e.pk for e in backlog[:9]]  # each side in its order
