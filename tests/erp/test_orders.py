@@ -528,3 +528,28 @@ def test_a_lost_answer_to_the_invoice_create_ends_with_one_erp_invoice(catalog, 
     assert document.status == "issued" and document.erp_id == invoice["id"]
     handlers.request_document(event)  # a redelivery after success makes none either
     assert len(entities(ms, "invoiceout")) == 1
+
+
+def test_an_order_edited_in_the_erp_while_its_invoice_is_made_still_matches(catalog, ms, customer, monkeypatch):
+    """The pilot week: a clerk edited the order in MoySklad between our read of it and the invoice's creation,
+    so the ERP's invoice counted the edit and ours did not — a false document error. The order is read again
+    once the invoice exists."""
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order.refresh_from_db()
+
+    class ClerkMeanwhile(MoySkladAdapter):
+        def create_invoice(self, order_erp_id, key=""):
+            ms.control(f"moysklad/order/{order_erp_id}/positions", {"positions": [
+                {"product": breaker.erp_id, "quantity": 5, "price": 50000, "reserve": 5, "vat": 22}]})
+            return super().create_invoice(order_erp_id, key)
+
+    monkeypatch.setattr(handlers, "_adapter", lambda event: ClerkMeanwhile(event.backend))
+    document = request_document(order, "invoice", actor=ADMIN)
+    handlers.request_document(OutboxEvent.objects.get(topic="erp.document.request"))
+
+    document.refresh_from_db()
+    assert document.erp_total == Decimal("2500.00")
+    assert not document.totals_mismatch, document.error
+    assert OrderLine.objects.get(order=order).base_quantity == Decimal("5.000")

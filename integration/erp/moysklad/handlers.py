@@ -42,6 +42,9 @@ def request_document(event: OutboxEvent) -> dict:
                 and _existing_invoice(adapter, document.erp_id)
                 or adapter.create_invoice(order.erp_id, key=str(uuid.uuid5(order.uuid, f"document:{document.pk}")))
             )
+            # …and again now that the invoice exists: a clerk may have edited the order meanwhile, and the
+            # invoice counts that edit.
+            apply_order(event.backend, adapter.get_order(order.erp_id))
             wire_kind = "invoice"
         else:
             shipments = [s for s in adapter.iter_shipments() if s.order_erp_id == order.erp_id]
