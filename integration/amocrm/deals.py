@@ -21,6 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from catalog.models import Product
+from counterparties.models import Counterparty
 from documents.returns import order_net_figures
 from integration.amocrm import mappers as m
 from integration.amocrm.client import AmoCrmClient
@@ -144,13 +145,13 @@ def sync_lead(backend: Backend, lead_id: int, *, client: AmoCrmClient | None = N
     problems: list[str] = []
     counterparty = None
     with translation.override(note_language(backend)):
-        if lead.company_id:
-            resolution = resolve_party(client, backend, "companies", lead.company_id)
-        elif lead.main_contact_id:
-            resolution = resolve_party(client, backend, "contacts", lead.main_contact_id)
-        else:
-            resolution = None
-        if resolution is not None:
+        party = ("companies", lead.company_id) if lead.company_id else (
+            ("contacts", lead.main_contact_id) if lead.main_contact_id else None)
+        resolution = None
+        if party is not None and _is_the_orders_client(backend, order, *party):
+            counterparty = order.counterparty  # its own changes come by its webhook: not read again for the deal
+        elif party is not None:
+            resolution = resolve_party(client, backend, *party)
             counterparty = resolution.counterparty
             problems += resolution.problems
         order = order_actions.get_or_create_order_for_lead(lead_id, counterparty=counterparty)
@@ -169,6 +170,13 @@ def sync_lead(backend: Backend, lead_id: int, *, client: AmoCrmClient | None = N
     bind(backend, order, str(lead_id), remote_updated_at=lead.updated_at, content_hash=content_hash,
          remote_version=version)
     return LeadSyncResult(lead_id, "applied", order.pk, problems)
+
+
+def _is_the_orders_client(backend: Backend, order: Order | None, entity: str, entity_id: int) -> bool:
+    if order is None or order.counterparty_id is None:
+        return False
+    bound = lookup(backend, Counterparty, f"{entity}:{entity_id}")
+    return bound is not None and bound.survivor.pk == order.counterparty_id
 
 
 def leads_waiting_for(client: AmoCrmClient, entity: str, entity_id: int) -> list[int]:

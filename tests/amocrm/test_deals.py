@@ -80,6 +80,19 @@ def test_lead_with_products_becomes_an_order_for_a_new_counterparty(amo, shop):
     assert sync_lead(amo.backend, lead_id).outcome == "skipped"  # nothing changed since
 
 
+def test_a_changed_deal_of_a_known_client_does_not_read_its_company_again(amo, shop):
+    """The company's own changes come by its webhook; a deal whose products changed needs only the deal."""
+    from integration.models import JournalEntry
+
+    lead_id = lead(amo, {shop.cable: 3}, company(amo, "ООО «Постоянный»", GOOD_INN, GOOD_KPP))
+    sync_lead(amo.backend, lead_id)
+    set_products(amo, lead_id, {shop.cable: 5})
+    read_before = JournalEntry.objects.filter(url__contains="/api/v4/companies/").count()
+    assert sync_lead(amo.backend, lead_id).outcome == "applied"
+    assert Order.objects.get(lead_id=lead_id).lines.get().base_quantity == Decimal("5")
+    assert JournalEntry.objects.filter(url__contains="/api/v4/companies/").count() == read_before
+
+
 def test_existing_counterparty_is_matched_never_duplicated(amo, shop):
     existing = Counterparty.objects.create(kind="legal", name="Рога и копыта", inn=GOOD_INN, kpp=GOOD_KPP)
     lead_a = lead(amo, {shop.cable: 1}, company(amo, "Рога и Копыта (дубль в amoCRM)", GOOD_INN, GOOD_KPP))
