@@ -45,7 +45,8 @@ def stale_after() -> timedelta:
     return timedelta(seconds=float(settings.AMOERP.get("SYNC_STALE_SECONDS", 600)))
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with this pid runs (one of another user counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -58,7 +59,7 @@ def _process_alive(pid: int) -> bool:
 def _abandoned(run: SyncRun) -> bool:
     if run.heartbeat_at < timezone.now() - stale_after():
         return True
-    return run.host == socket.gethostname() and run.pid is not None and run.pid != os.getpid() and not _process_alive(run.pid)
+    return run.host == socket.gethostname() and run.pid is not None and run.pid != os.getpid() and not process_alive(run.pid)
 
 
 def recover_abandoned(backend: Backend, kind: str) -> SyncRun | None:

@@ -16,6 +16,7 @@ from django.db import connection
 
 from integration.erp.commerceml import imports
 from integration.erp.commerceml.sessions import ExchangeError, Session
+from integration.syncruns import process_alive
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +30,11 @@ class Answer:
     message: str
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _interrupted(session: Session, name: str, job: dict) -> bool:
     if job.get("pid") == os.getpid():
         thread = _threads.get((str(session.dir), name))
         return thread is None or not thread.is_alive()
-    return not _alive(int(job.get("pid") or 0))
+    return not process_alive(int(job.get("pid") or 0))
 
 
 def _set_job(session: Session, name: str, **values) -> None:
