@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import count as sequence
 from itertools import zip_longest
 
 from django.contrib.contenttypes.models import ContentType
@@ -62,13 +63,18 @@ def lease_until() -> ExpressionWrapper:
     return ExpressionWrapper(Now() + timedelta(seconds=lease_seconds()), output_field=DateTimeField())
 
 
+_turns = sequence()
+
+
 def _fair_share(candidates, limit: int) -> list[tuple]:
     """Up to `limit` candidates, taken in turn from each backend's queue (oldest first within each): a backlog
     paced by one side (a thousand deal updates behind amoCRM's 7 requests a second) must not hold the other's
     events (a manager's invoice from the ERP) behind it."""
-    backends = list(Backend.objects.filter(active=True, paused=False).values_list("pk", flat=True))
+    backends = list(Backend.objects.filter(active=True, paused=False).order_by("pk").values_list("pk", flat=True))
     if len(backends) < 2:
         return [row[:5] for row in candidates[:limit]]
+    first = next(_turns) % len(backends)  # the side that goes first changes from claim to claim: a worker
+    backends = backends[first:] + backends[:first]  # slowed to one event a claim still serves every side
     queues = [list(candidates.filter(backend_id=pk)[:limit]) for pk in backends]
     rows: list[tuple] = []
     for turn in zip_longest(*queues):

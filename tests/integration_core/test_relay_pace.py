@@ -52,3 +52,15 @@ def test_a_backlog_of_one_side_does_not_hold_the_other_sides_events(backend, rec
     batch = relay.claim("w1", 10)
     assert len(batch) == 10 and invoice.pk in [e.pk for e in batch[:2]]
     assert [e.pk for e in batch if e.pk != invoice.pk] == [e.pk for e in backlog[:9]]  # each side in its order
+
+
+def test_a_worker_taking_one_event_at_a_time_alternates_the_sides(backend, receiver):
+    """Slow deliveries make a worker claim one event at a time: the side that goes first must change, or the
+    other side's events wait for the whole backlog again."""
+    other = Backend.objects.create(name="crm", kind=Backend.Kind.AMOCRM, base_url="https://crm.example.test/",
+                                   settings={"allowed_hosts": [".127.0.0.1"]})
+    for n in range(5):
+        outbox.enqueue(backend=other, topic="test.deliver", aggregate=f"order:{n}", payload={"url": f"{receiver.url}/ok"})
+        send(backend, f"{receiver.url}/ok", f"order:{10 + n}")
+    sides = [relay.claim("w1", 1)[0].backend_id for _ in range(4)]
+    assert sorted(sides) == sorted([backend.pk, backend.pk, other.pk, other.pk])
