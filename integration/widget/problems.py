@@ -83,7 +83,8 @@ def exception_handler(exc, context) -> Response | None:
         response["WWW-Authenticate"] = 'X-Auth-Token realm="amoCRM widget"'
         return response
     if isinstance(exc, exceptions.APIException):
-        response = problem(exc.status_code, str(exc.default_code).replace("_", "-"), exc.default_detail, exc.detail)
+        title = exc.default_detail if "{" not in str(exc.default_detail) else exc.detail  # DRF's "{method}", …
+        response = problem(exc.status_code, str(exc.default_code).replace("_", "-"), title, exc.detail)
         if getattr(exc, "wait", None):
             response["Retry-After"] = str(math.ceil(exc.wait))
         if isinstance(exc, exceptions.MethodNotAllowed):

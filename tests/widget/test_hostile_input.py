@@ -63,4 +63,5 @@ def test_hostile_bodies_are_refused_with_a_4xx_problem_and_change_nothing(amo, s
         if answer.status != 404 or answer.headers.get("content-type") == "application/problem+json":
             problem = json.loads(answer.body)
             assert problem["status"] == expected and problem["detail"], (name, problem)
+            assert "{" not in problem["title"] + problem["detail"], (name, problem)  # no unfilled placeholder
         assert snapshot() == before, name
