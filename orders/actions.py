@@ -512,12 +512,12 @@ def _roll_up_status(order: Order, lines: Sequence[OrderLine]) -> None:
     goods = [line for line in lines if line.product.kind != Product.Kind.SERVICE] or list(lines)
     shipped = sum((line.shipped_quantity for line in goods), ZERO)
     returned = sum((line.returned_quantity for line in goods), ZERO)
-    if not goods or shipped == 0:
-        return
+    if not goods or shipped == 0 or order.status == Order.Status.CANCELLED:
+        return  # a cancelled order stays so until staff decide (see _flag_shipped_after_cancel)
     fully_shipped = all(line.shipped_quantity >= line.base_quantity for line in goods)
     if fully_shipped and (returned >= shipped or order.payment_status == Order.PaymentStatus.PAID):
         order.status = Order.Status.CLOSED
-    elif returned >= shipped and order.status != Order.Status.CANCELLED:
+    elif returned >= shipped:
         order.status = Order.Status.CLOSED
     elif fully_shipped:
         order.status = Order.Status.SHIPPED
@@ -532,8 +532,6 @@ def _register_movement(order: Order, data: ShipmentInput, *, is_return: bool) ->
             existing = Shipment.objects.filter(erp_id=data.erp_id).first()
             if existing is not None:
                 return existing
-        if order.status == Order.Status.CANCELLED:
-            raise OrderClosed(order)
         shipment = Shipment.objects.create(
             order=order, erp_id=data.erp_id or None, number=data.number, shipped_at=data.shipped_at,
             is_return=is_return,
@@ -562,10 +560,25 @@ def _register_movement(order: Order, data: ShipmentInput, *, is_return: bool) ->
                 if left <= 0:
                     break
         _roll_up_status(order, lines)
+        if order.status == Order.Status.CANCELLED and not is_return:
+            _flag_shipped_after_cancel(order, shipment)
         order._change_reason = "return registered" if is_return else "shipment registered"
         order.save()
         events.crm_lead_sync(order)
     return shipment
+
+
+def _flag_shipped_after_cancel(order: Order, shipment: Shipment) -> None:
+    """The ERP shipped an order cancelled here before it heard of the cancel: the goods have left, a fact the
+    platform records; whether they come back or the order is revived is for staff, so the conflict stays open."""
+    from integration.conflicts import record_conflict
+    from integration.models import Conflict
+
+    record_conflict(
+        order, f"shipment.{shipment.number or shipment.erp_id or shipment.pk}",
+        erp_value=str(_("shipped: %(shipment)s") % {"shipment": shipment.number or shipment.erp_id}),
+        crm_value=Order.Status.CANCELLED.value, policy=Conflict.Policy.MANUAL, auto_resolved=False,
+    )
 
 
 def register_shipment(order: Order, data: ShipmentInput) -> Shipment:

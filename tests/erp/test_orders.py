@@ -1,6 +1,7 @@
 """Orders against the MoySklad sandbox: idempotent create after a lost response, reserves in base units,
 the ERP wins, cancel, counterparties matched before created, invoices with their PDF, shipments back."""
 
+import io
 import json
 import time
 from decimal import Decimal
@@ -553,3 +554,55 @@ def test_an_order_edited_in_the_erp_while_its_invoice_is_made_still_matches(cata
     assert document.erp_total == Decimal("2500.00")
     assert not document.totals_mismatch, document.error
     assert OrderLine.objects.get(order=order).base_quantity == Decimal("5.000")
+
+
+# A manager cancels the deal while the warehouse, not yet told, ships it: the goods have left, and that fact is
+# the ERP's. The shipment is recorded on the cancelled order and staff get an open conflict to decide (a return,
+# or the order back); the webhook is never rejected, and the poll that catches lost webhooks does the same.
+
+def _cancelled_while_the_erp_ships(customer, ms):
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
+    actions.cancel(Order.objects.get(pk=order.pk), ADMIN)  # its ERP cancel is still queued
+    order = Order.objects.get(pk=order.pk)
+    return order, ms.control("moysklad/demand", {"order": order.erp_id})
+
+
+def _assert_shipped_and_flagged(order, demand):
+    from integration.models import Conflict
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    assert list(order.shipments.values_list("erp_id", "is_return")) == [(demand["id"], False)]
+    assert order.lines.get().shipped_quantity == Decimal("3")
+    conflict = Conflict.objects.get(object_id=order.pk, field__startswith="shipment.")
+    assert conflict.status == Conflict.Status.OPEN and conflict.policy == Conflict.Policy.MANUAL
+    assert conflict.crm_value == "cancelled" and demand["name"] in conflict.erp_value
+
+
+def test_a_shipment_of_an_order_cancelled_meanwhile_is_recorded_for_staff(catalog, ms, customer, live_server):
+    from django.core.management import call_command
+
+    from integration import inbox
+
+    call_command("moysklad_setup", "moysklad", "--public-url", live_server.url, stdout=io.StringIO())
+    order, demand = _cancelled_while_the_erp_ships(customer, ms)
+    assert ms.control("moysklad/webhooks/drain", {"timeout": 10})["counts"]["delivered"] >= 1
+    while sum(inbox.process_inbox("test").values()):
+        pass
+    assert not InboxMessage.objects.exclude(status=InboxMessage.Status.PROCESSED).exists()
+    _assert_shipped_and_flagged(order, demand)
+
+    order_handlers.cancel_order(_event(order, "erp.order.cancel"))  # the queued cancel reaches the ERP after all
+    assert MoySkladAdapter(catalog).get_order(order.erp_id).state == "Отменён"
+    _assert_shipped_and_flagged(order, demand)
+
+
+def test_the_poll_records_a_shipment_of_a_cancelled_order_whose_webhook_was_lost(catalog, ms, customer):
+    order, demand = _cancelled_while_the_erp_ships(customer, ms)
+    run = sync_orders(catalog)
+    assert run.failed == 0, run.details
+    _assert_shipped_and_flagged(order, demand)
+    sync_orders(catalog, full=True)  # read again: nothing doubled
+    assert order.shipments.count() == 1
