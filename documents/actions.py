@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -31,7 +33,10 @@ from .errors import DuplicateErpId, InvalidInput, MissingRequisites, UnknownOrde
 from .models import Document, Payment
 from .rendering import order_line_amounts, render_pdf
 from .types import PaymentInput
-from .vat import LineAmounts, round_money, sum_amounts
+from .vat import LineAmounts, line_amounts, round_money, sum_amounts
+
+if TYPE_CHECKING:
+    from integration.erp.types import ErpDocumentLine
 
 UPD_STATUSES = (1, 2)
 QUOTE_VALID_DAYS = 5  # default validity of a quote (settings.AMOERP["QUOTE_VALID_DAYS"] overrides)
@@ -40,6 +45,18 @@ QUOTE_VALID_DAYS = 5  # default validity of a quote (settings.AMOERP["QUOTE_VALI
 def order_totals(order: Order) -> LineAmounts:
     """Our totals of the order: sums of the per-line rounded amounts."""
     return sum_amounts(amounts for _, amounts in order_line_amounts(order))
+
+
+def invoiced_totals(lines: Sequence[ErpDocumentLine], vat_included: bool) -> LineAmounts:
+    """Our totals of an ERP document's own rows: each line rounded on its own, as for an order."""
+    try:
+        return sum_amounts(
+            line_amounts(price=line.price, quantity=line.quantity, discount_percent=line.discount_percent,
+                         vat_rate=line.vat_rate, vat_included=vat_included)
+            for line in lines
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="lines") from None
 
 
 def _file_name(document: Document) -> str:
@@ -232,11 +249,15 @@ def attach_erp_document(
     vat_total: Decimal,
     pdf: bytes | None,
     erp_id: str,
+    lines: Sequence[ErpDocumentLine] = (),
+    vat_included: bool = True,
 ) -> Document:
     """Store the ERP's answer: number, date, totals and PDF (rendered here when the ERP gives none).
 
-    Our totals (from the order lines) are checked against the ERP's; a difference is a document error
-    (`totals_mismatch`, with the figures in `error`), shown in the admin and counted by the KPIs.
+    Our totals are checked against the ERP's; a difference is a document error (`totals_mismatch`, with the
+    figures in `error`), shown in the admin and counted by the KPIs. Ours are worked out by our VAT maths on the
+    document's own `lines` when the ERP gives them (the invoice is of the order as the ERP held it, even when a
+    clerk edited the order a moment later), on the order's lines otherwise.
     """
     if not number:
         raise InvalidInput(_("the ERP document number is required"), field="number")
@@ -259,7 +280,7 @@ def attach_erp_document(
         document = Document.objects.select_for_update().get(pk=document.pk)
         if _already_attached(document, answer, pdf):
             return document
-        ours = order_totals(document.order)
+        ours = invoiced_totals(lines, vat_included) if lines else order_totals(document.order)
         document.erp_id = erp_id or None
         document.number, document.issued_on = number, issued_on
         document.total, document.vat_total = ours.total, ours.vat

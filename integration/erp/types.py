@@ -237,6 +237,15 @@ class ErpOrder:
 
 
 @dataclass(frozen=True)
+class ErpDocumentLine:
+    """One row of an ERP document as the ERP holds it: what our VAT maths checks the ERP's totals against."""
+    quantity: Decimal
+    price: Decimal  # per unit, VAT as the document says (`vat_included`)
+    discount_percent: Decimal
+    vat_rate: str  # catalog.VatRate value
+
+
+@dataclass(frozen=True)
 class ErpDocument:
     erp_id: str
     kind: str  # documents.Document.Kind
@@ -245,6 +254,8 @@ class ErpDocument:
     total: Decimal
     vat_total: Decimal
     order_erp_id: str | None = None
+    lines: tuple[ErpDocumentLine, ...] = ()  # empty when the adapter does not read them
+    vat_included: bool = True
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,28 @@ def test_totals_mismatch_is_a_document_error(order, erp):
 
 
 @pytest.mark.django_db
+def test_the_erp_totals_are_checked_on_the_documents_own_rows_when_given(order, erp):
+    """The ERP invoiced the order as it held it (2 lines, not ours): our maths on those rows is what its totals
+    must agree with — per line rounding and VAT, inclusive or on top."""
+    from integration.erp.types import ErpDocumentLine
+
+    rows = (ErpDocumentLine(quantity=D("3"), price=D("333.33"), discount_percent=D("0"), vat_rate="22"),
+            ErpDocumentLine(quantity=D("1"), price=D("100.00"), discount_percent=D("10"), vat_rate="none"))
+    agreed = attach_erp_document(
+        request_document(order, Document.Kind.INVOICE, actor=ACTOR), number="СЧ-19", issued_on=date(2026, 11, 28),
+        total=D("1089.99"), vat_total=D("180.33"), pdf=None, erp_id="ms-invoice-3", lines=rows,
+    )
+    assert not agreed.totals_mismatch and (agreed.total, agreed.vat_total) == (D("1089.99"), D("180.33"))
+
+    on_top = attach_erp_document(
+        request_document(order, Document.Kind.INVOICE, actor=ACTOR), number="СЧ-20", issued_on=date(2026, 11, 28),
+        total=D("1089.99"), vat_total=D("180.33"), pdf=None, erp_id="ms-invoice-4", lines=rows, vat_included=False,
+    )
+    assert on_top.totals_mismatch  # 999.99 + 22 % on top is not 1089.99
+    assert on_top.error == "Totals differ: ours 1309.99 (VAT 220.00), ERP 1089.99 (VAT 180.33)."
+
+
+@pytest.mark.django_db
 def test_erp_ids_are_unique_across_documents(order, erp):
     first = request_document(order, Document.Kind.INVOICE, actor=ACTOR)
     attach_erp_document(first, number="1", issued_on=date(2026, 11, 1), total=D("2990"), vat_total=D("490"),

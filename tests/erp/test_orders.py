@@ -556,6 +556,34 @@ def test_an_order_edited_in_the_erp_while_its_invoice_is_made_still_matches(cata
     assert OrderLine.objects.get(order=order).base_quantity == Decimal("5.000")
 
 
+def test_an_order_edited_in_the_erp_just_after_its_invoice_is_no_document_error(catalog, ms, customer, monkeypatch):
+    """The CI pilot day: the clerk's edit came a moment after MoySklad made the invoice, so the invoice counts 3
+    breakers and the order, read again, 5. The invoice is right for the order it was made from: our VAT maths on
+    its own rows agrees with the ERP's totals, and the order follows the ERP."""
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order.refresh_from_db()
+
+    class ClerkJustAfter(MoySkladAdapter):
+        def create_invoice(self, order_erp_id, key=""):
+            invoice = super().create_invoice(order_erp_id, key)
+            ms.control(f"moysklad/order/{order_erp_id}/positions", {"positions": [
+                {"product": breaker.erp_id, "quantity": 5, "price": 50000, "reserve": 5, "vat": 22}]})
+            return invoice
+
+    monkeypatch.setattr(handlers, "_adapter", lambda event: ClerkJustAfter(event.backend))
+    document = request_document(order, "invoice", actor=ADMIN)
+    handlers.request_document(OutboxEvent.objects.get(topic="erp.document.request"))
+
+    document.refresh_from_db()
+    invoiced = order.total  # 3 breakers at the client's price
+    assert document.erp_total == invoiced and document.total == invoiced
+    assert document.vat_total == document.erp_vat_total == order.vat_total
+    assert not document.totals_mismatch, document.error
+    assert OrderLine.objects.get(order=order).base_quantity == Decimal("5.000")
+
+
 # A manager cancels the deal while the warehouse, not yet told, ships it: the goods have left, and that fact is
 # the ERP's. The shipment is recorded on the cancelled order and staff get an open conflict to decide (a return,
 # or the order back); the webhook is never rejected, and the poll that catches lost webhooks does the same.

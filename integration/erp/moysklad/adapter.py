@@ -353,10 +353,16 @@ class MoySkladAdapter:
         template.pop("sum", None)
         if key:
             template.update({"syncId": key, "externalCode": key})
-        return mappers.document(self.client.post("entity/invoiceout", template, retry=bool(key)), "invoice")
+        return self._with_rows("invoiceout", self.client.post("entity/invoiceout", template, retry=bool(key)),
+                               "invoice")
 
     def get_document(self, wire: str, erp_id: str, kind: str) -> ErpDocument:
-        return mappers.document(self.client.get(f"entity/{wire}/{erp_id}"), kind)
+        return self._with_rows(wire, self.client.get(f"entity/{wire}/{erp_id}"), kind)
+
+    def _with_rows(self, wire: str, row: dict, kind: str) -> ErpDocument:
+        """A document with its rows, read apart (a document's `positions` is a MetaArray with its size only)."""
+        positions = [p for page in self.client.iter_pages(f"entity/{wire}/{row['id']}/positions") for p in page]
+        return mappers.document(row, kind, positions)
 
     def fetch_document_pdf(self, kind: str, erp_id: str) -> bytes:
         """Print the ERP's own form: export → 303 to a short-lived link → download it right away."""

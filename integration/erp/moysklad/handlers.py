@@ -39,11 +39,11 @@ def request_document(event: OutboxEvent) -> dict:
             apply_order(event.backend, adapter.get_order(order.erp_id))
             erp_document = (
                 document.erp_id
-                and _existing_invoice(adapter, document.erp_id)
+                and adapter.get_document("invoiceout", document.erp_id, "invoice")
                 or adapter.create_invoice(order.erp_id, key=str(uuid.uuid5(order.uuid, f"document:{document.pk}")))
             )
-            # …and again now that the invoice exists: a clerk may have edited the order meanwhile, and the
-            # invoice counts that edit.
+            # …and again now that the invoice exists: a clerk may have edited the order meanwhile (the invoice's
+            # own rows say whether it counts the edit; attach_erp_document checks its totals on them).
             apply_order(event.backend, adapter.get_order(order.erp_id))
             wire_kind = "invoice"
         else:
@@ -65,9 +65,8 @@ def request_document(event: OutboxEvent) -> dict:
             vat_total=erp_document.vat_total,
             pdf=pdf,
             erp_id=erp_document.erp_id,
+            lines=erp_document.lines,
+            vat_included=erp_document.vat_included,
         )
     return {"erp_id": erp_document.erp_id, "number": erp_document.number}
 
-
-def _existing_invoice(adapter: MoySkladAdapter, erp_id: str):
-    return adapter.get_document("invoiceout", erp_id, "invoice")

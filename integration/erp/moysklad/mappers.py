@@ -18,6 +18,7 @@ from integration.erp.types import (
     ErpCategory,
     ErpCounterparty,
     ErpDocument,
+    ErpDocumentLine,
     ErpKitComponent,
     ErpOrder,
     ErpOrderLine,
@@ -363,8 +364,18 @@ def order(row: dict, positions: list[dict], state: dict | None) -> ErpOrder:
     )
 
 
-def document(row: dict, kind: str) -> ErpDocument:
+def document_line(row: dict, vat_enabled: bool) -> ErpDocumentLine:
+    return ErpDocumentLine(
+        quantity=quantity(row.get("quantity")),
+        price=roubles(row.get("price")),
+        discount_percent=Decimal(repr(float(row.get("discount") or 0))).quantize(CENT),
+        vat_rate=vat_rate(row.get("vat"), vat_enabled and row.get("vatEnabled", bool(row.get("vat")))),
+    )
+
+
+def document(row: dict, kind: str, positions: list[dict] = ()) -> ErpDocument:
     issued = moment(row.get("moment"))
+    vat_enabled = row.get("vatEnabled", True)
     return ErpDocument(
         erp_id=row["id"],
         kind=kind,
@@ -373,6 +384,8 @@ def document(row: dict, kind: str) -> ErpDocument:
         total=roubles(row.get("sum")),
         vat_total=roubles(row.get("vatSum")),
         order_erp_id=ref_id(row.get("customerOrder")),
+        lines=tuple(document_line(p, vat_enabled) for p in positions),
+        vat_included=row.get("vatIncluded", True),
     )
 
 
