@@ -584,6 +584,26 @@ def test_an_order_edited_in_the_erp_just_after_its_invoice_is_no_document_error(
     assert OrderLine.objects.get(order=order).base_quantity == Decimal("5.000")
 
 
+def test_a_upd_of_a_partial_shipment_carries_the_shipments_number_and_totals(catalog, ms, customer):
+    """Two of three breakers shipped: the УПД is of the shipment (its number, its PDF), and its totals are what
+    the shipment's rows come to — not a document error for differing from the whole order."""
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    order = _place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("3"))])
+    order_handlers.upsert_order(_event(order, "erp.order.upsert"))
+    order.refresh_from_db()
+    demand = ms.control("moysklad/demand", {"order": order.erp_id, "positions": [2]})
+
+    document = request_document(order, "upd", actor=ADMIN)
+    handlers.request_document(OutboxEvent.objects.get(topic="erp.document.request"))
+
+    document.refresh_from_db()
+    assert document.status == "issued" and document.number == demand["name"] and document.erp_id == demand["id"]
+    assert document.pdf.read().startswith(b"%PDF-")
+    two = (order.total * 2 / 3).quantize(Decimal("0.01"))
+    assert document.erp_total == two and document.total == two
+    assert not document.totals_mismatch, document.error
+
+
 # A manager cancels the deal while the warehouse, not yet told, ships it: the goods have left, and that fact is
 # the ERP's. The shipment is recorded on the cancelled order and staff get an open conflict to decide (a return,
 # or the order back); the webhook is never rejected, and the poll that catches lost webhooks does the same.
