@@ -15,6 +15,15 @@ class RetryableError(IntegrationError):
         self.retry_after = retry_after
 
 
+class BudgetSpent(RetryableError):
+    """The remote's request budget is spent for the next `retry_after` seconds and the caller may not wait that
+    long (integration.ratelimit.deferrable): nothing was sent; the delivery goes back to the queue, not counted
+    as an attempt."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"the request budget is spent for {wait:.2f} s; nothing was sent", retry_after=wait)
+
+
 class PermanentError(IntegrationError):
     """The remote side refused the request (4xx, validation): retrying the same request cannot help."""
 

@@ -3,6 +3,29 @@ integration.erp.moysklad.ratelimit): a list of grant times, one entry per unit o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_deferrable: ContextVar[float | None] = ContextVar("deferrable", default=None)
+
+
+@contextmanager
+def deferrable(max_wait: float) -> Iterator[None]:
+    """Within this block a client may refuse to wait more than `max_wait` seconds for its first request (raising
+    BudgetSpent, nothing sent): the outbox relay defers such a delivery rather than hold a worker that other
+    remotes' events wait for."""
+    token = _deferrable.set(max_wait)
+    try:
+        yield
+    finally:
+        _deferrable.reset(token)
+
+
+def max_wait() -> float | None:
+    """How long a first request may wait for the budget here; None: as long as it takes."""
+    return _deferrable.get()
+
 
 def next_grant(grants: list[float], now: float, limit: int, period: float, weight: int = 1, spacing: float = 0.0
                ) -> tuple[float, list[float]]:

@@ -23,16 +23,18 @@ from django.utils import timezone
 
 from . import journal, log_context
 from .bulk import copy_insert
-from .errors import BackendPaused, PermanentError, RetryableError
+from .errors import BackendPaused, BudgetSpent, PermanentError, RetryableError
 from .http import timeout_cap
 from .leases import heartbeat
 from .models import Backend, OutboxAttempt, OutboxEvent
 from .outbox import earlier_open_events, get_handler, setting
+from .ratelimit import deferrable
 from .wakeup import notify
 
 logger = logging.getLogger(__name__)
 Status = OutboxEvent.Status
 Outcome = OutboxAttempt.Outcome
+DEFERRED = "deferred"  # not an attempt: the remote's budget was spent, nothing sent (no OutboxAttempt row)
 
 
 def default_worker_id() -> str:
@@ -44,6 +46,12 @@ def backoff_seconds(attempt: int) -> float:
     base = float(setting("OUTBOX_BACKOFF_BASE", 5.0))
     cap = float(setting("OUTBOX_BACKOFF_CAP", 3600.0))
     return min(cap, base * 2 ** max(0, attempt - 1) + random.uniform(0, base))
+
+
+def budget_wait_seconds() -> float:
+    """How long a delivery's first request may wait for a paced remote's budget (amoCRM's 7 requests a second)
+    before the event is deferred for the worker to serve others (setting OUTBOX_BUDGET_WAIT_SECONDS)."""
+    return float(setting("OUTBOX_BUDGET_WAIT_SECONDS", 0.5))
 
 
 def lease_seconds() -> float:
@@ -189,7 +197,8 @@ def _handle(event: OutboxEvent) -> _Result:
             correlation = _correlation(event)
             token = journal._correlation.set(correlation or journal.current_correlation())
             try:
-                result = fn(event)
+                with deferrable(budget_wait_seconds()):
+                    result = fn(event)
             finally:
                 journal._correlation.reset(token)
         if result is not None and not isinstance(result, dict):
@@ -197,6 +206,8 @@ def _handle(event: OutboxEvent) -> _Result:
         return _Result(event, Outcome.DELIVERED, started, timezone.now(), result=result)
     except BackendPaused as exc:
         return _Result(event, Outcome.PAUSED, started, timezone.now(), error=str(exc))
+    except BudgetSpent as exc:
+        return _Result(event, DEFERRED, started, timezone.now(), error=str(exc), retry_after=exc.retry_after)
     except PermanentError as exc:
         return _Result(event, Outcome.DEAD, started, timezone.now(), error=f"PermanentError: {exc}")
     except RetryableError as exc:
@@ -230,6 +241,10 @@ def _record(worker: str, results: list[_Result]) -> None:
                 event.delivered_at = r.finished_at
                 event.result = r.result
                 event.last_error = ""
+            elif outcome == DEFERRED:
+                event.status = Status.PENDING
+                event.attempts = max(0, event.attempts - 1)
+                event.next_attempt_at = now + timedelta(seconds=r.retry_after or 0)
             elif outcome == Outcome.PAUSED:
                 event.status = Status.PENDING
                 event.attempts = max(0, event.attempts - 1)  # held, not failed
@@ -248,6 +263,8 @@ def _record(worker: str, results: list[_Result]) -> None:
             event.lease_expires_at = None
             event.updated_at = now
             changed.append(event)
+            if outcome == DEFERRED:
+                continue
             attempts.append(
                 OutboxAttempt(
                     event_id=event.pk,
@@ -398,7 +415,8 @@ def deliver(worker: str, events: list[OutboxEvent]) -> list[_Result]:
                 flushed = time.monotonic()
             beat.handler_starts()
             result = _call(event)
-            _pace.record((result.finished_at - result.started_at).total_seconds())
+            if result.outcome != DEFERRED:
+                _pace.record((result.finished_at - result.started_at).total_seconds())
             pending.append(result)
             results.append(result)
         journal.flush_buffer()

@@ -31,6 +31,7 @@ from integration.amocrm.ratelimit import Limiter, limiter_for
 from integration.errors import BackendPaused, RetryableError
 from integration.http import build_session, refuse_foreign, same_origin
 from integration.models import Backend
+from integration.ratelimit import max_wait
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ class AmoCrmClient:
             if tokens.expiring() and not refreshed:
                 tokens = self._refresh(tokens.access_token)
                 refreshed = True
-            self.stats.waited_seconds += self.limiter.acquire()
+            # The first request of a deferrable delivery does not queue behind a spent budget (see ratelimit).
+            self.stats.waited_seconds += self.limiter.acquire(None if self.stats.requests else max_wait())
             self.stats.requests += 1
             request_headers = {"Authorization": f"Bearer {tokens.access_token}", **(headers or {})}
             if body is not None:

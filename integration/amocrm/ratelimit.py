@@ -19,6 +19,7 @@ from django.db import connection
 
 from integration.amocrm.models import RateWindow
 from integration.amocrm.sidetx import independent_atomic
+from integration.errors import BudgetSpent
 from integration.models import Backend
 from integration.ratelimit import next_grant
 
@@ -27,8 +28,13 @@ DEFAULT_PERIOD = 1.15
 
 
 class Limiter(Protocol):
-    def acquire(self) -> float:
-        """Block until a request may be sent; returns the seconds waited."""
+    def acquire(self, max_wait: float | None = None) -> float:
+        """Block until a request may be sent; returns the seconds waited. A wait longer than `max_wait` is not
+        taken: BudgetSpent is raised and no grant is reserved."""
+
+
+def _granted(wait: float, max_wait: float | None) -> bool:
+    return max_wait is None or wait <= max_wait
 
 
 class LocalLimiter:
@@ -40,11 +46,14 @@ class LocalLimiter:
         self.grants: list[float] = []
         self.lock = threading.Lock()
 
-    def acquire(self) -> float:
+    def acquire(self, max_wait: float | None = None) -> float:
         with self.lock:
             now = self.clock()
-            start, self.grants = next_grant(self.grants, now, self.limit, self.period)
-        wait = start - now
+            start, grants = next_grant(self.grants, now, self.limit, self.period)
+            wait = start - now
+            if not _granted(wait, max_wait):
+                raise BudgetSpent(wait)
+            self.grants = grants
         if wait > 0:
             self.sleep(wait)
         return max(wait, 0.0)
@@ -58,13 +67,17 @@ class DatabaseLimiter:
         self.limit, self.period = limit, period
         RateWindow.objects.get_or_create(backend_id=self.backend_id)
 
-    def acquire(self) -> float:
+    def acquire(self, max_wait: float | None = None) -> float:
         with independent_atomic() as using:
             window = RateWindow.objects.using(using).select_for_update().get(backend_id=self.backend_id)
             now = time.time()
-            start, window.grants = next_grant([float(g) for g in window.grants], now, self.limit, self.period)
-            window.save(using=using, update_fields=["grants"])
-        wait = start - now
+            start, grants = next_grant([float(g) for g in window.grants], now, self.limit, self.period)
+            wait = start - now
+            if _granted(wait, max_wait):
+                window.grants = grants
+                window.save(using=using, update_fields=["grants"])
+        if not _granted(wait, max_wait):
+            raise BudgetSpent(wait)
         if wait > 0:
             time.sleep(wait)
         return max(wait, 0.0)
@@ -73,6 +86,7 @@ class DatabaseLimiter:
 REDIS_SCRIPT = """
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local start = now
@@ -85,6 +99,7 @@ if n >= limit then
   local oldest = tonumber(redis.call('LINDEX', KEYS[1], -limit)) + period
   if oldest > start then start = oldest end
 end
+if max_wait >= 0 and start - now > max_wait then return 'spent ' .. tostring(start - now) end
 redis.call('RPUSH', KEYS[1], tostring(start))
 redis.call('LTRIM', KEYS[1], -limit, -1)
 redis.call('EXPIRE', KEYS[1], 60)
@@ -104,8 +119,12 @@ class RedisLimiter:
         self.key = f"amoerp:amocrm:rate:{backend.pk}"
         self.limit, self.period = limit, period
 
-    def acquire(self) -> float:
-        wait = float(self.script(keys=[self.key], args=[self.limit, self.period]))
+    def acquire(self, max_wait: float | None = None) -> float:
+        answer = self.script(keys=[self.key], args=[self.limit, self.period, -1 if max_wait is None else max_wait])
+        answer = answer.decode() if isinstance(answer, bytes) else str(answer)
+        if answer.startswith("spent "):
+            raise BudgetSpent(float(answer.removeprefix("spent ")))
+        wait = float(answer)
         if wait > 0:
             time.sleep(wait)
         return max(wait, 0.0)
