@@ -6,24 +6,16 @@ from integration import connectors, outbox
 from orders.models import Order
 
 
-def _enqueue(role: connectors.Role, topic: str, order: Order, payload: dict, key: str = ""):
-    """Enqueue for the active backend of this role (the registry's); without one there is nobody to tell (None)."""
+def _enqueue(role: connectors.Role, topic: str, order: Order, payload: dict, key: str = "", *, latest: bool = False):
+    """Enqueue for the active backend of this role (the registry's); without one there is nobody to tell (None).
+    `latest`: the handler sends the order as it is at delivery, so a change rides on an event that still waits."""
     backend = connectors.active_backend(role)
     if backend is None:
         return None
-    return outbox.enqueue(
-        backend=backend, topic=topic, aggregate=order, payload={"order_id": order.pk, **payload},
-        idempotency_key=key,
-    )
-
-
-def _enqueue_latest(topic: str, order: Order):
-    """The deal is told the order as it is at delivery: a change rides on an event that still waits."""
-    backend = connectors.active_backend(connectors.Role.CRM)
-    if backend is None:
-        return None
-    return outbox.enqueue_latest(backend=backend, topic=topic, aggregate=order,
-                                 payload={"order_id": order.pk, "lead_id": order.lead_id})
+    payload = {"order_id": order.pk, **payload}
+    if latest:
+        return outbox.enqueue_latest(backend=backend, topic=topic, aggregate=order, payload=payload)
+    return outbox.enqueue(backend=backend, topic=topic, aggregate=order, payload=payload, idempotency_key=key)
 
 
 def erp_order_upsert(order: Order):
@@ -41,8 +33,8 @@ def erp_order_cancel(order: Order):
 
 
 def crm_lead_sync(order: Order):
-    return _enqueue_latest("crm.lead.sync", order)
+    return _enqueue(connectors.Role.CRM, "crm.lead.sync", order, {"lead_id": order.lead_id}, latest=True)
 
 
 def crm_lead_products(order: Order):
-    return _enqueue_latest("crm.lead.products", order)
+    return _enqueue(connectors.Role.CRM, "crm.lead.products", order, {"lead_id": order.lead_id}, latest=True)
