@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import jwt
+from django.db.models import Q
 
 from integration.amocrm.errors import InvalidWidgetToken
 from integration.models import Backend
@@ -46,9 +47,14 @@ def audience_for(backend: Backend) -> str:
 def _find_backend(account_id) -> Backend:
     if account_id in (None, ""):
         raise InvalidWidgetToken("unknown_account", "the token carries no account_id")
-    for backend in Backend.objects.filter(kind=Backend.Kind.AMOCRM, active=True):
-        if str(backend.settings.get("account_id", "")) == str(account_id):
-            return backend
+    # Matched in the database (the id is stored as a number or a string): loading every amoCRM backend would
+    # decrypt each one's credentials on every widget request.
+    same = Q(settings__account_id=str(account_id))
+    if str(account_id).isdigit():
+        same |= Q(settings__account_id=int(account_id))
+    backend = Backend.objects.filter(same, kind=Backend.Kind.AMOCRM, active=True).order_by("pk").first()
+    if backend is not None:
+        return backend
     raise InvalidWidgetToken("unknown_account", f"no active amoCRM backend for account {account_id}")
 
 

@@ -88,3 +88,23 @@ def test_garbage_and_none_algorithm_are_rejected():
     unsigned = jwt.encode({"account_id": 30441694, "user_id": 1}, None, algorithm="none")
     assert _reason(unsigned) == "bad_algorithm"
     assert backend.pk
+
+
+@pytest.mark.parametrize("stored", [30441694, "30441694"])
+def test_the_account_is_found_whether_its_id_was_stored_as_a_number_or_a_string(stored):
+    """Several amoCRM accounts: the token's account is looked up in the database, not by loading (and decrypting)
+    every backend — so another account whose secrets this server cannot read (stored under a key since
+    removed) does not take this account's widget down."""
+    from django.db import connection
+
+    from integration.models import Backend
+
+    for n in range(3):
+        make_amocrm_backend(name=f"other-{n}", account_id=1000 + n)
+    with connection.cursor() as cursor:  # raw: the field would encrypt whatever we gave it
+        cursor.execute(f"UPDATE {Backend._meta.db_table} SET credentials = %s WHERE name = %s",
+                       ["gAAAAA-written-with-a-key-since-removed", "other-1"])
+    backend = make_amocrm_backend()
+    backend.settings = {**backend.settings, "account_id": stored}
+    backend.save()
+    assert verify_widget_token(mint_widget_token(backend, 5)).backend == backend
