@@ -110,6 +110,27 @@ def test_a_changes_only_catalog_leaves_absent_products_and_a_full_one_archives_t
     assert Product.objects.filter(active=True, erp_id__in=[i.erp_id for i in files.DEMO[:4]]).count() == 4
 
 
+def test_a_full_offers_package_zeroes_the_stock_of_products_it_no_longer_lists(exchange):
+    """1C leaves sold-out goods out of offers.xml (its "unload only goods in stock" option): a full package is the
+    whole stock, so a product it omits has none left — not the stock of the last package it was in. A changes-only
+    package, or one without stock at all (prices only), leaves the others alone."""
+    exchange().exchange_catalog(demo_files())
+    assert stock_of(CABLE) == {MAIN: 1200, PODOLSK: 300}
+    rest = [item for item in files.DEMO if item is not CABLE]
+
+    exchange().exchange_catalog({"offers.xml": files.to_bytes(files.write_offers, rest[:1], only_changes=True)})
+    assert stock_of(CABLE) == {MAIN: 1200, PODOLSK: 300}
+    exchange().exchange_catalog({"offers.xml": files.to_bytes(files.write_offers, rest, with_stock=False)})
+    assert stock_of(CABLE) == {MAIN: 1200, PODOLSK: 300}  # prices only: the package says nothing of stock
+
+    run_before = SyncRun.objects.filter(kind="stock").count()
+    exchange().exchange_catalog({"offers.xml": files.to_bytes(files.write_offers, rest)})
+    assert stock_of(CABLE) == {MAIN: 0, PODOLSK: 0}
+    assert stock_of(files.DEMO[3]) == {MAIN: 0, PODOLSK: 75}
+    run = SyncRun.objects.filter(kind="stock").order_by("pk")[run_before]
+    assert run.full and run.details["zeroed_unlisted"] == 2
+
+
 def test_a_wrong_password_is_refused(exchange):
     simulator = exchange(password="wrong")
     with pytest.raises(ExchangeFailed, match="wrong login or password"):

@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Product, Warehouse
+from catalog.models import Product, StockLevel, Warehouse
 from integration.erp.commerceml import parser
 from integration.erp.importers.catalog import ProductWriter, References
 from integration.erp.importers.catalog_children import upsert_prices
 from integration.erp.importers.stock import StockWriter
 from integration.erp.types import ErpCategory, ErpPriceList, ErpProduct, ErpUnit, ErpWarehouse
-from integration.models import Backend, SyncRun
+from integration.models import Backend, Binding, SyncRun
 from integration.syncruns import sync_run
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,8 @@ class OfferPage:
 def import_offers(backend: Backend, path: Path, *, progress: Progress | None = None) -> SyncRun:
     """Prices (ТипыЦен → price lists) and stock per warehouse (`<Склад ИдСклада КоличествоНаСкладе>`) of
     offers.xml. Offers of a product's characteristics ("<product>#<characteristic>") are folded into the
-    product: their stock is summed, the first one's prices are kept."""
+    product: their stock is summed, the first one's prices are kept. A full package that carries stock is the
+    whole stock: the goods it omits (1C leaves out those not in stock) have none left."""
     adapter = PackageAdapter()
     with sync_run(backend, "stock", SyncRun.Trigger.WEBHOOK, full=False) as run, transaction.atomic():
         refs = References(backend, adapter, run)
@@ -148,6 +150,8 @@ def import_offers(backend: Backend, path: Path, *, progress: Progress | None = N
         done = 0
         full = False
         prices_written = 0
+        listed: set[str] = set()
+        carries_stock = False
 
         def write() -> None:
             nonlocal done, prices_written, page
@@ -193,11 +197,29 @@ def import_offers(backend: Backend, path: Path, *, progress: Progress | None = N
                 if page.count >= PAGE and record.product_erp_id not in page.stock | page.prices:
                     write()
                 _fold(page, record, known_warehouses, refs, stock)
+                listed.add(record.product_erp_id)
+                carries_stock = carries_stock or bool(record.stock) or record.quantity is not None
         write()
+        if full and carries_stock and not backend.dry_run:
+            run.details["zeroed_unlisted"] = zero_unlisted(backend, listed, stock)
         run.full = full
         run.details.update(file=path.name, rows_written=stock.rows_written + prices_written)
         run.save(update_fields=["full", *COUNTERS])
     return run
+
+
+def zero_unlisted(backend: Backend, listed: set[str], stock: StockWriter) -> int:
+    """Zero the stock of this backend's products a full offers package did not list; returns the rows zeroed."""
+    bound = Binding.objects.filter(backend=backend, content_type=ContentType.objects.get_for_model(Product))
+    gone = [pk for erp_id, pk in bound.values_list("external_id", "object_id").iterator() if erp_id not in listed]
+    zero, zeroed = Decimal(0), 0
+    for start in range(0, len(gone), PAGE):
+        rows = (StockLevel.objects.filter(product_id__in=gone[start:start + PAGE])
+                .exclude(on_hand=0, reserved=0, expected=0).values_list("product_id", "warehouse_id", "batch_id"))
+        values = {row: {"on_hand": zero, "reserved": zero, "expected": zero} for row in rows}
+        stock.write(values, snapshot_at=timezone.now())
+        zeroed += len(values)
+    return zeroed
 
 
 def _fold(page: OfferPage, offer: parser.Offer, warehouses: list[str], refs: References, stock: StockWriter) -> None:

@@ -119,7 +119,9 @@ def write_import(path, items: Iterable[Item], *, encoding: str = "UTF-8", bom: b
 
 
 def write_offers(path, items: Iterable[Item], *, encoding: str = "UTF-8", bom: bool = True,
-                 only_changes: bool = False, warehouses=WAREHOUSES, wholesale: bool = True) -> None:
+                 only_changes: bool = False, warehouses=WAREHOUSES, wholesale: bool = True,
+                 with_stock: bool = True) -> None:
+    """offers.xml; `with_stock=False`: prices only (as 1C's prices.xml of schema 2.08+ carries them)."""
     out = _open(path, encoding, bom)
     try:
         types = [(RETAIL, "Розничная")] + ([(WHOLESALE, "Оптовая")] if wholesale else [])
@@ -142,11 +144,12 @@ def write_offers(path, items: Iterable[Item], *, encoding: str = "UTF-8", bom: b
                           f"<Валюта>RUB</Валюта><Коэффициент>1</Коэффициент></Цена>"
             stock = "".join(f'<Склад ИдСклада="{w}" КоличествоНаСкладе="{q}"/>' for w, q in item.stock.items())
             total = sum(item.stock.values(), Decimal(0))
+            stock = f"<Количество>{total}</Количество>{stock}" if with_stock else ""
             out.write((
                 f"<Предложение><Ид>{item.erp_id}</Ид><Артикул>{escape(item.article)}</Артикул>"
                 f"<Наименование>{escape(item.name)}</Наименование>"
                 f'<БазоваяЕдиница Код="{item.okei} ">{escape(item.unit)}</БазоваяЕдиница>'
-                f"<Цены>{prices}</Цены><Количество>{total}</Количество>{stock}</Предложение>\n"
+                f"<Цены>{prices}</Цены>{stock}</Предложение>\n"
             ).encode(encoding, errors="xmlcharrefreplace"))
         out.write("</Предложения></ПакетПредложений></КоммерческаяИнформация>\n".encode(encoding))
     finally:
