@@ -21,7 +21,6 @@ class Backend(models.Model):
         AMOCRM = "amocrm", _("amoCRM")
         MOYSKLAD = "moysklad", _("MoySklad")
         ONEC_ODATA = "onec_odata", _("1C (OData)")
-        COMMERCEML = "commerceml", _("CommerceML")
         ONEC_CML = "onec_cml", _("1C (CommerceML exchange)")  # 1C calls us: integration/erp/commerceml/
 
     name = models.SlugField(_("name"), max_length=64, unique=True)

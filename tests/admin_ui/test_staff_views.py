@@ -10,12 +10,13 @@ from integration.syncruns import sync_run
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
+TEST_KIND = "test_erp"  # a kind no connector serves: the sync below is registered for it alone
 
 
 @pytest.fixture
 def erp(db):
     return Backend.objects.create(
-        name="erp", kind=Backend.Kind.COMMERCEML, base_url="http://127.0.0.1:9/", credentials={"password": "s3cret"}
+        name="erp", kind=TEST_KIND, base_url="http://127.0.0.1:9/", credentials={"password": "s3cret"}
     )
 
 
@@ -88,7 +89,7 @@ def test_pause_needs_a_reason_then_holds_and_resumes(client, erp, who, request):
 
 
 @pytest.fixture
-def commerceml_catalog_sync():
+def test_kind_catalog_sync():
     """A sync for the test backend kind that reports a diff the way connectors do, honouring dry_run."""
 
     def sync(backend, *, full, dry_run, progress=None):
@@ -108,12 +109,12 @@ def commerceml_catalog_sync():
                 backend.save(update_fields=["cursors"])
         return run
 
-    syncs.register("catalog", backend_kinds=("commerceml",))(sync)
+    syncs.register("catalog", backend_kinds=(TEST_KIND,))(sync)
     yield sync
     syncs._registry["catalog"] = [entry for entry in syncs._registry.get("catalog", []) if entry.fn is not sync]
 
 
-def test_dry_run_shows_the_diff_and_writes_nothing(client, operator, erp, commerceml_catalog_sync):
+def test_dry_run_shows_the_diff_and_writes_nothing(client, operator, erp, test_kind_catalog_sync):
     client_for(client, operator)
     url = reverse("staff:backend-dry-run", args=[erp.pk])
     form = client.get(url).content.decode()
@@ -128,7 +129,7 @@ def test_dry_run_shows_the_diff_and_writes_nothing(client, operator, erp, commer
     assert f'href="?run={run.pk}"' in again and "Гвоздь 100 мм" in again
 
 
-def test_dry_run_of_a_paused_backend_says_why(client, integration_admin, erp, commerceml_catalog_sync):
+def test_dry_run_of_a_paused_backend_says_why(client, integration_admin, erp, test_kind_catalog_sync):
     erp.paused = True
     erp.save()
     client_for(client, integration_admin)

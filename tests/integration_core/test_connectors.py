@@ -86,7 +86,7 @@ def test_a_registered_erp_kind_is_served_without_touching_domain_code(test_erp_c
 
 
 def test_an_unregistered_kind_is_refused_with_a_typed_error(test_erp_connector):
-    stray = Backend.objects.create(name="cml", kind=Backend.Kind.COMMERCEML, base_url="https://cml.example.test/")
+    stray = Backend.objects.create(name="cml", kind="legacy_erp", base_url="https://cml.example.test/")
     assert connectors.active_erp() is None  # a kind nobody registered is nobody's ERP
     with pytest.raises(connectors.UnknownConnector):
         connectors.adapter_for(stray)
@@ -100,4 +100,24 @@ def test_an_unregistered_kind_is_refused_with_a_typed_error(test_erp_connector):
     relay.relay_once("w1")
     event.refresh_from_db()
     assert event.status == OutboxEvent.Status.DEAD
-    assert "no connector is registered for backend kind 'commerceml'" in event.last_error
+    assert "no connector is registered for backend kind 'legacy_erp'" in event.last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backends_of_the_retired_commerceml_kind_become_the_1c_exchange():
+    """"commerceml" was offered in the admin with no connector behind it; such a backend is 1C's CommerceML
+    exchange ("onec_cml"), the one that serves it."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("integration", "0009_outbox_claim_index")])
+    try:
+        Old = executor.loader.project_state([("integration", "0009_outbox_claim_index")]).apps.get_model(
+            "integration", "Backend")
+        Old.objects.create(name="cml", kind="commerceml", base_url="https://cml.example.test/")
+        executor = MigrationExecutor(connection)
+        executor.migrate([("integration", "0010_retire_commerceml_kind")])
+        assert Backend.objects.get(name="cml").kind == Backend.Kind.ONEC_CML
+    finally:
+        MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes())
