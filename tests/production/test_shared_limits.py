@@ -80,3 +80,22 @@ def test_moysklad_three_processes_share_45_per_3_seconds(ms_sandbox_module, stor
     requests = ms_sandbox_module.control("stats", method="GET")["requests"]
     assert rejected == 0
     assert requests.get("429_rate", 0) == 0 and requests.get("429_parallel", 0) == 0
+
+
+@pytest.mark.parametrize("kind", ["local", "postgres", "redis"])
+def test_a_limiter_told_not_to_wait_long_refuses_and_reserves_nothing(kind, request):
+    """The relay's deliveries may not wait long for amoCRM's budget (integration.ratelimit.deferrable): a refused
+    grant must not be reserved, or the refusals themselves would push the budget ever further away."""
+    from integration.amocrm.ratelimit import DatabaseLimiter, LocalLimiter, RedisLimiter
+    from integration.errors import BudgetSpent
+
+    backend = Backend.objects.create(name=f"amo-{kind}", kind=Backend.Kind.AMOCRM, base_url="https://x.amocrm.ru/")
+    limiter = {"local": lambda: LocalLimiter(limit=2, period=5.0),
+               "postgres": lambda: DatabaseLimiter(backend, limit=2, period=5.0),
+               "redis": lambda: RedisLimiter(backend, request.getfixturevalue("redis_url"), limit=2, period=5.0)}[kind]()
+    assert limiter.acquire(max_wait=0.5) == 0 and limiter.acquire(max_wait=0.5) == 0  # the budget: spent for 5 s
+    with pytest.raises(BudgetSpent) as first:
+        limiter.acquire(max_wait=0.5)
+    with pytest.raises(BudgetSpent) as second:
+        limiter.acquire(max_wait=0.5)
+    assert 4.0 < second.value.retry_after <= first.value.retry_after <= 5.0  # no grant was queued by the first
