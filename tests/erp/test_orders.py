@@ -604,6 +604,26 @@ def test_a_upd_of_a_partial_shipment_carries_the_shipments_number_and_totals(cat
     assert not document.totals_mismatch, document.error
 
 
+def test_deliveries_ask_moysklad_for_its_order_states_and_our_organization_once(catalog, ms, customer):
+    """A fifth of a pilot day's MoySklad requests were the order states and our organization, asked again by each
+    delivery against the account's 45 units in 3 s; they are remembered per process for a few minutes."""
+    from integration.models import JournalEntry
+
+    breaker = Product.objects.get(article="MVA20-1-016-C")
+    orders = [_place(customer, [CartLine(product_id=breaker.pk, quantity=Decimal("1"))], lead_id=lead)
+              for lead in (2001, 2002, 2003)]
+    for order in orders:
+        order_handlers.upsert_order(_event(order, "erp.order.upsert"))  # each delivery its own adapter
+    actions.cancel(Order.objects.get(pk=orders[0].pk), ADMIN)
+    order_handlers.cancel_order(_event(orders[0], "erp.order.cancel"))
+
+    asked = JournalEntry.objects.filter(direction="out")
+    assert all(Order.objects.get(pk=o.pk).erp_state for o in orders)
+    assert MoySkladAdapter(catalog).get_order(Order.objects.get(pk=orders[0].pk).erp_id).state == "Отменён"
+    assert asked.filter(url__contains="/entity/organization").count() == 1
+    assert asked.filter(url__contains="/customerorder/metadata").count() == 2  # once, and afresh for the cancel
+
+
 # A manager cancels the deal while the warehouse, not yet told, ships it: the goods have left, and that fact is
 # the ERP's. The shipment is recorded on the cancelled order and staff get an open conflict to decide (a return,
 # or the order back); the webhook is never rejected, and the poll that catches lost webhooks does the same.

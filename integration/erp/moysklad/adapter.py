@@ -7,6 +7,7 @@ with `reserve` = quantity, so the document keeps the kit line and price while th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -42,6 +43,14 @@ CANCELLED_STATES = ("Отменён", "Отменен")
 STOCK_FIELDS = {"stock": "on_hand", "reserve": "reserved", "inTransit": "expected"}
 # `filter=assortmentId=…` goes in the URL: keep each request's list well under the 8 KB header limit.
 IDS_PER_REQUEST = 100
+# What every delivery asked MoySklad again (order states, our organization: a fifth of a pilot day's requests,
+# all against the account's 45 units in 3 s), remembered per process for a few minutes.
+SHARED_TTL = 300.0
+_shared: dict[tuple[int, str, str], tuple[float, object]] = {}  # (backend, API root, what) → (read at, value)
+
+
+def forget_shared() -> None:
+    _shared.clear()
 COUNTERPARTY_PAGE_LIMIT = 100  # MoySklad ignores `expand` above 100 rows a page
 WIRE_KINDS = {"goods": "product", "service": "service", "kit": "bundle"}
 
@@ -235,25 +244,37 @@ class MoySkladAdapter:
         return self.find_counterparty(data) or self.create_counterparty(data)
 
     # ------------------------------------------------------------------ orders
-    def states(self) -> list[dict]:
-        if self._states is None:
-            self._states = self.client.get("entity/customerorder/metadata").get("states") or []
+    def _remembered(self, what: str, read: Callable[[], object], *, again: bool = False):
+        key = (self.backend.pk, self.root, what)
+        read_at, value = _shared.get(key, (0.0, None))
+        if again or value is None or time.monotonic() - read_at > SHARED_TTL:
+            value = read()
+            _shared[key] = (time.monotonic(), value)
+        return value
+
+    def states(self, *, again: bool = False) -> list[dict]:
+        if self._states is None or again:
+            self._states = self._remembered(
+                "states", lambda: self.client.get("entity/customerorder/metadata").get("states") or [], again=again)
         return self._states
 
     def state_by_id(self, state_id: str | None) -> dict | None:
-        return next((s for s in self.states() if s["id"] == state_id), None)
+        found = next((s for s in self.states() if s["id"] == state_id), None)
+        if found is None and state_id:  # a state added since it was read
+            found = next((s for s in self.states(again=True) if s["id"] == state_id), None)
+        return found
 
     def organization_id(self) -> str:
         if self._organization is None:
-            configured = (self.backend.settings or {}).get("organization_id")
-            if configured:
-                self._organization = configured
-            else:
-                rows = self.client.get("entity/organization", {"limit": 1}).get("rows") or []
-                if not rows:
-                    raise PermanentError("MoySklad has no organization (own legal entity) to sell from")
-                self._organization = rows[0]["id"]
+            self._organization = (self.backend.settings or {}).get("organization_id") or self._remembered(
+                "organization", self._first_organization)
         return self._organization
+
+    def _first_organization(self) -> str:
+        rows = self.client.get("entity/organization", {"limit": 1}).get("rows") or []
+        if not rows:
+            raise PermanentError("MoySklad has no organization (own legal entity) to sell from")
+        return rows[0]["id"]
 
     def fetch_organization(self) -> ErpOrganization:
         """The organization `organization_id` picks and its accounts; PermanentError when there is none."""
@@ -299,8 +320,9 @@ class MoySkladAdapter:
         return self.get_order(row["id"])
 
     def cancel_order(self, erp_id: str) -> ErpOrder:
-        state = next((s for s in self.states() if s["name"] in CANCELLED_STATES), None) or next(
-            (s for s in self.states() if s.get("stateType") == "Unsuccessful"), None
+        states = self.states(again=True)  # rare, and a state deleted since would be refused: read them now
+        state = next((s for s in states if s["name"] in CANCELLED_STATES), None) or next(
+            (s for s in states if s.get("stateType") == "Unsuccessful"), None
         )
         if state is None:
             raise PermanentError("MoySklad has no cancelled (Unsuccessful) order state")
