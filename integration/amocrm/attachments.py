@@ -41,11 +41,12 @@ def attach_document(backend: Backend, document_id: int, *, client: AmoCrmClient 
         document.crm_file_uuid = model["uuid"]
         Document.objects.filter(pk=document.pk).update(crm_file_uuid=model["uuid"])  # before anything else
         uploaded = True
-    if document.crm_file_uuid not in client.lead_files(lead_id):
+    # A file uploaded just now is on no lead and in no note yet: only a retry has anything to look up.
+    if uploaded or document.crm_file_uuid not in client.lead_files(lead_id):
         client.attach_files(lead_id, [document.crm_file_uuid])
     noted = False
-    if not any(n.get("params", {}).get("file_uuid") == document.crm_file_uuid
-               for n in client.notes("leads", lead_id, "attachment")):
+    if uploaded or not any(n.get("params", {}).get("file_uuid") == document.crm_file_uuid
+                           for n in client.notes("leads", lead_id, "attachment")):
         with translation.override(note_language(backend)):
             client.add_note("leads", lead_id, "attachment", {
                 "file_uuid": document.crm_file_uuid, "file_name": name,

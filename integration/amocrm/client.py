@@ -34,6 +34,8 @@ from integration.models import Backend
 from integration.ratelimit import max_wait
 
 logger = logging.getLogger(__name__)
+DRIVE_URL_TTL = 3600.0
+_drive_urls: dict[tuple[int, str], tuple[float, str]] = {}  # (backend, base URL) → (read at, drive URL)
 
 MAX_BATCH = 250
 DEFAULT_BATCH = 50  # amoCRM recommends ≤ 50 entities per write
@@ -218,8 +220,14 @@ class AmoCrmClient:
         return self.get("/api/v4/account", {"with": ",".join(with_)} if with_ else None) or {}
 
     def drive_url(self) -> str:
+        """The account's files host (`account?with=drive_url`), remembered per process: every upload needs it."""
         if self._drive_url is None:
-            self._drive_url = str(self.account("drive_url")["drive_url"]).rstrip("/")
+            key = (self.backend.pk, self.backend.base_url)
+            read_at, url = _drive_urls.get(key, (0.0, ""))
+            if not url or time.monotonic() - read_at > DRIVE_URL_TTL:
+                url = str(self.account("drive_url")["drive_url"]).rstrip("/")
+                _drive_urls[key] = (time.monotonic(), url)
+            self._drive_url = url
         return self._drive_url
 
     def users(self) -> list[dict[str, Any]]:
