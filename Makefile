@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 	cd $(CURDIR) && DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv --verbosity 0
 	touch $(STAMP)
 
-## make demo [ERP=1c] — migrate SQLite, start the sandboxes, load the demo company, sync, serve admin + API + worker
-## (ERP=1c: the 1C:Enterprise OData sandbox, УТ 11, instead of MoySklad)
+## make demo [ERP=1c|cml] — migrate SQLite, start the sandboxes, load the demo company, sync, serve admin + API + worker
+## (ERP=1c: the 1C:Enterprise OData sandbox, УТ 11, instead of MoySklad; ERP=cml: 1C's CommerceML exchange, played
+## by the 1C client simulator against the exchange URL)
 demo: venv
-	DEBUG=1 $(PY) manage.py $(if $(filter 1c,$(ERP)),demo_onec,demo)
+	DEBUG=1 $(PY) manage.py $(if $(filter 1c,$(ERP)),demo_onec,$(if $(filter cml,$(ERP)),demo_cml,demo))
 
 ## make test — the whole suite on a throwaway PostgreSQL cluster and a throwaway Redis
 test: venv

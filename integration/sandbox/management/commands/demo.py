@@ -61,20 +61,17 @@ class Command(BaseCommand):
         self.step("Starting the MoySklad and amoCRM sandboxes with the demo company")
         moysklad = start_sandbox("moysklad", seed="demo")
         try:
-            amocrm = start_sandbox(
-                "amocrm",
-                seed="demo",
-                options={
-                    "client_id": AMO_CLIENT_ID,
-                    "client_secret": AMO_CLIENT_SECRET,
-                    "redirect_uri": f"{base}/hooks/amocrm/oauth/",
-                    "account_id": AMO_ACCOUNT_ID,
-                },
-            )
+            amocrm = self.start_amocrm(base)
         except BaseException:
             moysklad.stop()
             raise
         return [moysklad, amocrm]
+
+    @staticmethod
+    def start_amocrm(base: str) -> SandboxProcess:
+        return start_sandbox("amocrm", seed="demo", options={
+            "client_id": AMO_CLIENT_ID, "client_secret": AMO_CLIENT_SECRET,
+            "redirect_uri": f"{base}/hooks/amocrm/oauth/", "account_id": AMO_ACCOUNT_ID})
 
     def prepare(self, sandboxes: list[SandboxProcess], base: str) -> tuple[Backend, Backend]:
         """Connect both backends, sync from MoySklad, load the counterparties, prepare amoCRM, schedule."""
@@ -172,11 +169,15 @@ class Command(BaseCommand):
         platform = Platform(host, port, web="runserver", quiet=False)
         try:
             platform.start_all(queue_workers=1)
-            if pilot_days:
-                self.play_pilot(platform, sandboxes, pilot_days)
+            self.warm_up(platform, sandboxes, pilot_days)
             self.wait_for_ctrl_c(platform, sandboxes)
         finally:
             platform.stop()
+
+    def warm_up(self, platform, sandboxes: list[SandboxProcess], pilot_days: int) -> None:
+        """What runs once the platform serves, before the demo is handed over."""
+        if pilot_days:
+            self.play_pilot(platform, sandboxes, pilot_days)
 
     def play_pilot(self, platform, sandboxes: list[SandboxProcess], days: int) -> None:
         """A short fault-free pilot, so the dashboard, journal and KPIs show real trading, not empty panels."""
@@ -195,9 +196,13 @@ class Command(BaseCommand):
             return
         self.stdout.write(report.as_text())
 
+    def more_to_see(self) -> str:
+        """Lines a variant of the demo adds to what it prints when it is running."""
+        return ""
+
     def wait_for_ctrl_c(self, platform, sandboxes: list[SandboxProcess]) -> None:
         base = platform.base
-        amocrm = sandboxes[1]
+        amocrm = next(s for s in sandboxes if s.name == "amocrm")
         self.stdout.write(
             self.style.SUCCESS(
                 "\namoerp demo is running:\n"
@@ -211,7 +216,8 @@ class Command(BaseCommand):
                 + "".join(f"  sandbox      {s.name}: {s.url}\n" for s in sandboxes)
                 + "  widget tokens are single-use (jti); mint one as amoCRM would:\n"
                 f"    curl -s -X POST {amocrm.url}/_control/amocrm/widget_token -d '{{\"user_id\": 1001}}'\n"
-                "Ctrl-C stops everything.\n"
+                + self.more_to_see()
+                + "Ctrl-C stops everything.\n"
             )
         )
         stop = False

@@ -5,12 +5,7 @@ and django-q2. The simulated pilot days are not played (the pilot's world drives
 """
 
 from integration.models import Backend
-from integration.sandbox.management.commands.demo import (
-    AMO_ACCOUNT_ID,
-    AMO_CLIENT_ID,
-    AMO_CLIENT_SECRET,
-    ERP_SYNCS,
-)
+from integration.sandbox.management.commands.demo import ERP_SYNCS
 from integration.sandbox.management.commands.demo import Command as DemoCommand
 from integration.sandbox.process import SandboxProcess, start_sandbox
 
@@ -36,9 +31,7 @@ class Command(DemoCommand):
         self.step(f"Starting the 1C ({self.profile}) and amoCRM sandboxes with the demo company")
         onec = start_sandbox("onec", seed="demo", options={"profile": self.profile, "publication": PUBLICATION})
         try:
-            amocrm = start_sandbox("amocrm", seed="demo", options={
-                "client_id": AMO_CLIENT_ID, "client_secret": AMO_CLIENT_SECRET,
-                "redirect_uri": f"{base}/hooks/amocrm/oauth/", "account_id": AMO_ACCOUNT_ID})
+            amocrm = self.start_amocrm(base)
         except BaseException:
             onec.stop()
             raise
