@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.request import Request, urlopen
 
@@ -43,17 +44,32 @@ def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> list[str
     return seen
 
 
-@pytest.mark.sandbox
-def test_demo_serves_with_the_queue_worker(tmp_path):
+@contextmanager
+def served_demo(command: str, tmp_path: Path, *, ready: str = "Ctrl-C stops everything", timeout: float = 400):
+    """Run `manage.py <command>` on its own SQLite file until it says it serves; yields (port, database file, the
+    output so far); stopped with Ctrl-C afterwards, which must end it cleanly."""
     db_file = tmp_path / "demo.sqlite3"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(DEBUG="1", DEMO_DATABASE_URL=f"sqlite:///{db_file}", MEDIA_ROOT=str(tmp_path / "media"),
                PYTHONUNBUFFERED="1", Q_WORKERS="1")
-    proc = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "manage.py", command, "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        output = wait_for_line(proc, "amoerp demo is running", timeout=400)
+        yield port, db_file, wait_for_line(proc, ready, timeout=timeout)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0
+
+
+@pytest.mark.sandbox
+def test_demo_serves_with_the_queue_worker(tmp_path):
+    with served_demo("demo", tmp_path, ready="amoerp demo is running") as (port, db_file, output):
         # The demo's pilot day: managers saving carts at once on one SQLite file, the worker writing meanwhile.
         errors = [line for line in output if "database is locked" in line or "Internal Server Error" in line]
         assert not errors, "".join(errors[:10])
@@ -84,11 +100,3 @@ def test_demo_serves_with_the_queue_worker(tmp_path):
             time.sleep(0.05)
         assert status and status[0] == "processed", status
         assert time.monotonic() - stored < 3  # the worker polls SQLite every 0.5 s; the schedule runs once a minute
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 0
