@@ -179,15 +179,16 @@ def _is_the_orders_client(backend: Backend, order: Order | None, entity: str, en
     return bound is not None and bound.survivor.pk == order.counterparty_id
 
 
-def leads_waiting_for(client: AmoCrmClient, entity: str, entity_id: int) -> list[int]:
-    """The deals of this company or contact whose open orders still wait for their counterparty."""
-    waiting = Order.objects.filter(counterparty__isnull=True, lead_id__isnull=False).exclude(
+def orders_waiting_for_a_party():
+    """Open orders of deals still without their counterparty (a company with a wrong ИНН, say)."""
+    return Order.objects.filter(counterparty__isnull=True, lead_id__isnull=False).exclude(
         status__in=(Order.Status.CANCELLED, Order.Status.CLOSED))
-    if not waiting.exists():
-        return []  # the usual case: no need to ask amoCRM
-    raw = client.get_entity(entity, entity_id, "leads") or {}
-    linked = [int(item["id"]) for item in (raw.get("_embedded") or {}).get("leads") or []]
-    return sorted(waiting.filter(lead_id__in=linked).values_list("lead_id", flat=True))
+
+
+def leads_waiting_for(raw_party: dict | None) -> list[int]:
+    """The deals of this company or contact (read `with=leads`) whose open orders still wait for it."""
+    linked = [int(item["id"]) for item in ((raw_party or {}).get("_embedded") or {}).get("leads") or []]
+    return sorted(orders_waiting_for_a_party().filter(lead_id__in=linked).values_list("lead_id", flat=True))
 
 
 def _apply_products(client: AmoCrmClient, backend: Backend, order: Order, lead: m.LeadSnapshot,

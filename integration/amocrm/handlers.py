@@ -8,7 +8,13 @@ from typing import Any
 from integration import inbox
 from integration.amocrm.attachments import attach_document
 from integration.amocrm.client import AmoCrmClient
-from integration.amocrm.deals import leads_waiting_for, push_order_to_lead, push_products_to_lead, sync_lead
+from integration.amocrm.deals import (
+    leads_waiting_for,
+    orders_waiting_for_a_party,
+    push_order_to_lead,
+    push_products_to_lead,
+    sync_lead,
+)
 from integration.amocrm.parties import resolve_party
 from integration.amocrm.webhooks import parse_bracket_body, webhook_events
 from integration.errors import PermanentError
@@ -43,9 +49,14 @@ def process_webhook(message) -> dict[str, Any]:
     for entity, entity_id in dict.fromkeys((e.entity, e.id) for e in events
                                            if e.entity in {"companies", "contacts"} and e.action in PARTY_ACTIONS
                                            and e.id):
-        resolution = resolve_party(client, message.backend, entity, entity_id, create=False)
+        # One read: with its deals when some order waits for a counterparty (the ИНН was just corrected, say).
+        waiting = orders_waiting_for_a_party().exists()
+        raw = client.get_entity(entity, entity_id, *(("leads",) if waiting else ()))
+        if raw is None:  # deleted in amoCRM meanwhile
+            outcomes[f"{entity}:{entity_id}"] = None
+            continue
+        resolution = resolve_party(client, message.backend, entity, entity_id, create=False, raw=raw)
         outcomes[f"{entity}:{entity_id}"] = resolution.counterparty.pk if resolution.counterparty else None
-        # Its deals whose orders wait for a counterparty (e.g. the ИНН was just corrected) get it now.
-        for lead_id in leads_waiting_for(client, entity, entity_id):
+        for lead_id in leads_waiting_for(raw) if waiting else ():
             outcomes[f"lead:{lead_id}"] = sync_lead(message.backend, lead_id, client=client).outcome
     return outcomes

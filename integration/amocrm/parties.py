@@ -44,9 +44,9 @@ def describe_problems(party: PartySnapshot, error: ValidationError) -> list[str]
 
 
 def resolve_party(client: AmoCrmClient, backend: Backend, entity: str, entity_id: int, *,
-                  create: bool = True) -> PartyResolution:
-    """The counterparty behind an amoCRM company or contact (re-read through the API)."""
-    raw = client.get_entity(entity, entity_id)
+                  create: bool = True, raw: dict | None = None) -> PartyResolution:
+    """The counterparty behind an amoCRM company or contact (re-read through the API unless `raw` is that read)."""
+    raw = raw if raw is not None else client.get_entity(entity, entity_id)
     if raw is None:
         return PartyResolution(None)
     party = party_snapshot(entity, raw)

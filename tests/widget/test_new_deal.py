@@ -15,7 +15,7 @@ from integration.amocrm.catalog_push import ensure_elements
 from integration.amocrm.client import AmoCrmClient
 from integration.amocrm.setup import prepare_account
 from integration.bindings import external_id_for
-from integration.models import Backend, OutboxEvent
+from integration.models import Backend, JournalEntry, OutboxEvent
 from integration.syncs import run_sync
 from orders.models import Order, Reservation
 from tests.amocrm.conftest import as_manager, dump, stats
@@ -141,8 +141,11 @@ def test_an_order_that_gains_its_counterparty_later_goes_to_the_erp_then(world, 
     # The manager corrects the company's ИНН in amoCRM: the order now has its counterparty and goes to the ERP.
     as_manager(world.sandbox, "PATCH", f"/api/v4/companies/{company_id}", {"custom_fields_values": [
         {"field_code": "INN", "values": [{"value": world.customer["inn"]}]}]})
+    company_reads = JournalEntry.objects.filter(direction="out", url__contains=f"/api/v4/companies/{company_id}")
+    before = company_reads.count()
     process_webhooks(world)
     assert OutboxEvent.objects.filter(topic="erp.order.upsert", aggregate_id=str(order.pk)).exists()
+    assert company_reads.count() - before <= 2  # the webhook's one read (with its deals), the deal's one
     relay.drain()
     order.refresh_from_db()
     assert order.counterparty.inn == world.customer["inn"] and order.erp_pending_reason == ""
