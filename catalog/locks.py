@@ -18,9 +18,15 @@ def locked_stock(rows: QuerySet[StockLevel]) -> QuerySet[StockLevel]:
     return rows.select_for_update(of=("self",)).order_by(*STOCK_LOCK_ORDER)
 
 
-def lock_stock_of_products(product_ids: Iterable[int], *fields: str) -> list[tuple]:
-    """Lock every stock row of these products (all warehouses and batches); their `fields` as tuples."""
+def lock_stock_of_products(
+    product_ids: Iterable[int], *fields: str, warehouse_ids: Iterable[int] | None = None
+) -> list[tuple]:
+    """Lock the stock rows of these products (every batch; every warehouse, or only `warehouse_ids`); their
+    `fields` as tuples."""
     ids = sorted(set(product_ids))
     if not ids:
         return []
-    return list(locked_stock(StockLevel.objects.filter(product_id__in=ids)).values_list(*fields))
+    rows = StockLevel.objects.filter(product_id__in=ids)
+    if warehouse_ids is not None:
+        rows = rows.filter(warehouse_id__in=sorted(set(warehouse_ids)))
+    return list(locked_stock(rows).values_list(*fields))

@@ -80,9 +80,10 @@ class StockWriter:
     def write(self, values: dict[Key, dict[str, Decimal]], *, snapshot_at: datetime) -> None:
         """Upsert these rows; only changed figures are written, unchanged rows get a fresh snapshot_at.
 
-        One transaction: the products' existing rows are locked first, in the one stock lock order
-        (`catalog.locks`, as the stock guard takes them), then read and written. Figures staff pinned
-        (overrides on a StockLevel) keep their value and record a conflict.
+        One transaction: the existing rows of these products in these warehouses are locked first, in the one
+        stock lock order (`catalog.locks`, as the stock guard takes them), then read and written — only the
+        warehouses the page names: a page of one warehouse (1C reads them one by one) reads no other's rows.
+        Figures staff pinned (overrides on a StockLevel) keep their value and record a conflict.
         """
         if not values:
             return
@@ -90,7 +91,8 @@ class StockWriter:
             existing: dict[Key, tuple] = {
                 (row[1], row[2], row[3]): row
                 for row in lock_stock_of_products(
-                    {k[0] for k in values}, "id", "product_id", "warehouse_id", "batch_id", *FIGURES
+                    {k[0] for k in values}, "id", "product_id", "warehouse_id", "batch_id", *FIGURES,
+                    warehouse_ids={k[1] for k in values},
                 )
             }
             pins = load_pins(StockLevel, [row[0] for row in existing.values()])
