@@ -76,6 +76,26 @@ def test_filters_paging_and_virtual_tables(onec):
     assert set(balance[0]) == {"Номенклатура_Key", "ВНаличииBalance", "КОтгрузкеBalance"}
 
 
+def test_a_balance_condition_on_keys_selects_as_a_full_scan_would(onec):
+    """A Condition naming keys of one dimension is served through the sandbox's index: the same rows as the
+    whole balance filtered (a guid in capitals, an `or` of keys, a key with no balance)."""
+    dims = "Dimensions='Номенклатура,Склад'"
+    nometadata = "$format=json;odata=nometadata"
+
+    def balance(condition: str = "") -> list[str]:
+        path = f"AccumulationRegister_ТоварыНаСкладах/Balance({dims}{condition})"
+        return sorted(json.dumps(r, sort_keys=True) for r in call(onec, "GET", path, nometadata)[1]["value"])
+
+    everything = [json.loads(r) for r in balance()]
+    warehouse = everything[0]["Склад_Key"]
+    products = sorted({r["Номенклатура_Key"] for r in everything})[:2]
+    one = balance(f",Condition='Склад_Key eq guid''{warehouse.upper()}'''")
+    assert one == sorted(json.dumps(r, sort_keys=True) for r in everything if r["Склад_Key"] == warehouse)
+    keys = [*products, "00000000-0000-0000-0000-00000000abcd"]
+    two = balance(",Condition='" + " or ".join(f"Номенклатура_Key eq guid''{k}''" for k in keys) + "'")
+    assert two == sorted(json.dumps(r, sort_keys=True) for r in everything if r["Номенклатура_Key"] in products)
+
+
 def test_writes_post_and_1c_refusals(onec):
     warehouse = entities(onec, "Catalog_Склады")[0]["Ref_Key"]
     product = entities(onec, "Catalog_Номенклатура", "ТипНоменклатуры eq 'Товар'")[0]["Ref_Key"]

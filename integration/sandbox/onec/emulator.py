@@ -36,7 +36,13 @@ import orjson
 from integration.sandbox import demo_company as demo
 from integration.sandbox.base import Emulator, Request, Response, json_response
 from integration.sandbox.onec import schema
-from integration.sandbox.onec.query import QueryError, comparable, parse_call_args, parse_filter
+from integration.sandbox.onec.query import (
+    QueryError,
+    comparable,
+    key_equalities,
+    parse_call_args,
+    parse_filter,
+)
 from integration.sandbox.onec.seeding import EMPTY, ORGANIZATION, Seeder, demo_records, num
 
 MSK = timezone(timedelta(hours=3))
@@ -97,6 +103,9 @@ class OneCEmulator(Emulator):
             # A virtual table is computed once per (register, parameters) until the next movement: pages of it
             # (`$top/$skip`) then slice the same result, as a real server's query plan would not, but cheaply.
             self._balance_cache: dict[tuple, list[dict]] = {}
+            # (register, dimension) → its value → the register's balance entries: a Condition on one dimension
+            # (one warehouse, a batch of products) reads its entries only, not the whole register.
+            self._balance_index: dict[tuple[str, str], dict[str, list[tuple[dict, dict[str, Decimal]]]]] = {}
             self._views: dict[tuple, list[dict]] = {}  # (path, $filter, $orderby) → the filtered, ordered rows
             self.work_ms = int(self.options.get("work_ms", 0))
             # The web server's request-line limit (Apache LimitRequestLine: 8190 by default): longer → 414.
@@ -130,6 +139,7 @@ class OneCEmulator(Emulator):
 
     def add_balance(self, register: str, dims: dict, resources: dict) -> None:
         self._balance_cache.clear()
+        self._balance_index.clear()
         self._views.clear()
         key = tuple(sorted(dims.items()))
         entry = self.balances[register].get(key)
@@ -334,15 +344,30 @@ class OneCEmulator(Emulator):
     def _balance(self, register: str, args: dict) -> list[dict]:
         key = (register, args.get("Dimensions", ""), args.get("Condition", ""))
         if key not in self._balance_cache:
+            if len(self._balance_cache) >= 8:
+                self._balance_cache.clear()  # listings page through _views; this only spares recomputing
             self._balance_cache[key] = self._compute_balance(register, args)
         return self._balance_cache[key]
+
+    def _balance_entries(self, register: str, condition: str) -> list[tuple[dict, dict[str, Decimal]]]:
+        """The entries a Condition may select: through the index when it names keys of one dimension."""
+        hint = key_equalities(condition)
+        if hint is None:
+            return list(self.balances[register].values())
+        field, keys = hint
+        index = self._balance_index.get((register, field))
+        if index is None:
+            index = self._balance_index[(register, field)] = defaultdict(list)
+            for entry in self.balances[register].values():
+                index[str(entry[0].get(field, EMPTY)).lower()].append(entry)
+        return [entry for key in keys for entry in index.get(key, ())]
 
     def _compute_balance(self, register: str, args: dict) -> list[dict]:
         dims = _dimensions(register, self.sets[register], args)
         condition = parse_filter(args.get("Condition", ""))
         resources = schema.BALANCE_RESOURCES[register]
         totals: dict[tuple, dict[str, Decimal]] = {}
-        for record, values in self.balances[register].values():
+        for record, values in self._balance_entries(register, args.get("Condition", "")):
             if not condition(record):
                 continue
             group = tuple(record.get(d, EMPTY) for d in dims)

@@ -192,6 +192,22 @@ def parse_filter(text: str) -> Predicate:
     return _Parser(tokenize(text)).parse()
 
 
+EQUALITY = re.compile(r"\s*([A-Za-zА-Яа-яЁё_][\wА-Яа-яЁё]*)\s+eq\s+guid'([0-9a-fA-F-]{36})'\s*", re.IGNORECASE)
+
+
+def key_equalities(text: str) -> tuple[str, set[str]] | None:
+    """`F eq guid'…'` or a disjunction of such terms on one field F: (F, its keys), else None. A hint that lets
+    a caller narrow rows through an index; the full predicate still decides."""
+    field, keys = None, set()
+    for term in re.split(r"\s+or\s+", text.strip(), flags=re.IGNORECASE):
+        match = EQUALITY.fullmatch(term)
+        if not match or (field is not None and match.group(1) != field):
+            return None
+        field = match.group(1)
+        keys.add(match.group(2).lower())
+    return (field, keys) if field else None
+
+
 def parse_call_args(text: str) -> dict[str, str]:
     """`Period=datetime'…',Condition='…',Dimensions='…'` of a virtual table, inner quotes doubled or not."""
     args: dict[str, str] = {}
