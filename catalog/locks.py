@@ -26,7 +26,7 @@ def lock_stock_of_products(
     ids = sorted(set(product_ids))
     if not ids:
         return []
-    rows = StockLevel.objects.filter(product_id__in=ids)
+    rows = StockLevel.objects.filter(product_id__any=ids)
     if warehouse_ids is not None:
-        rows = rows.filter(warehouse_id__in=sorted(set(warehouse_ids)))
+        rows = rows.filter(warehouse_id__any=sorted(set(warehouse_ids)))
     return list(locked_stock(rows).values_list(*fields))

@@ -241,10 +241,11 @@ def load_pins(model: type[models.Model], object_ids) -> Pins:
     """The active overrides of these rows of `model` (ids, or a queryset of pks), in one query."""
     content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
     if isinstance(object_ids, models.QuerySet):
-        ids = object_ids
+        of_objects = {"object_id__in": object_ids}
     else:
         ids = [pk for pk in object_ids if pk is not None]
         if not ids:
             return Pins(model, [])
-    rows = Override.objects.filter(_active_q(), content_type=content_type, object_id__in=ids)
+        of_objects = {"object_id__any": ids}  # thousands of ids a sync page: one array parameter
+    rows = Override.objects.filter(_active_q(), content_type=content_type, **of_objects)
     return Pins(model, rows)

@@ -255,9 +255,9 @@ class ProductWriter:
 
     @staticmethod
     def _load_pins(product_ids: list[int]) -> PagePins:
-        prices = load_pins(Price, Price.all_objects.filter(product_id__in=product_ids).values("pk"))
+        prices = load_pins(Price, Price.all_objects.filter(product_id__any=product_ids).values("pk"))
         owners = (
-            dict(Price.all_objects.filter(pk__in=list(prices.by_object)).values_list("pk", "product_id"))
+            dict(Price.all_objects.filter(pk__any=list(prices.by_object)).values_list("pk", "product_id"))
             if prices.by_object
             else {}
         )
@@ -281,7 +281,7 @@ class ProductWriter:
             for b in Binding.objects.filter(
                 backend=self.backend,
                 content_type=self.content_type,
-                external_id__in=[p.erp_id for p, _ in mapped],
+                external_id__any=[p.erp_id for p, _ in mapped],
             ).only("id", "external_id", "object_id", "content_hash", "remote_updated_at")
         }
         pins = self._load_pins([b.object_id for b in bindings.values()])
@@ -316,14 +316,14 @@ class ProductWriter:
         bound = {b.object_id: b.external_id for b in bindings.values()}
         # pk, erp_id, article, tracking, archived_at, merged_into of the local rows these ERP products may have
         columns = ("pk", "erp_id", "article", "tracking", "archived_at", "merged_into_id")
-        known = {row[0]: row for row in Product.objects.filter(pk__in=list(bound)).values_list(*columns)}
+        known = {row[0]: row for row in Product.objects.filter(pk__any=list(bound)).values_list(*columns)}
         locals_: dict[str, tuple] = {bound[pk]: row for pk, row in known.items()}
         missing = [e for e in erp_ids if e not in locals_]
         if missing:
-            for row in Product.objects.filter(erp_id__in=missing).values_list(*columns):
+            for row in Product.objects.filter(erp_id__any=missing).values_list(*columns):
                 locals_[row[1]] = row
         articles = {p.article for p, _ in changed}
-        taken = {row[2]: row for row in Product.objects.filter(article__in=articles).values_list(*columns)}
+        taken = {row[2]: row for row in Product.objects.filter(article__any=articles).values_list(*columns)}
         for product, _ in changed:
             owner = taken.get(product.article)
             if product.erp_id not in locals_ and owner is not None and not owner[1]:
@@ -397,7 +397,7 @@ class ProductWriter:
         pks.update((row[1], row[0]) for row in locals_.values() if row[1])
         if creates:
             pks.update(
-                Product.objects.filter(erp_id__in=[row[0] for row in creates]).values_list("erp_id", "pk")
+                Product.objects.filter(erp_id__any=[row[0] for row in creates]).values_list("erp_id", "pk")
             )
         update_rows(Product, PRODUCT_COLUMNS, sorted(updates, key=lambda row: row[-1]))
         pins.products.record_conflicts()
@@ -435,7 +435,7 @@ class ProductWriter:
         )
         component_ids = {c.component_erp_id for p, _ in accepted for c in p.components}
         component_pks = (
-            dict(Product.objects.filter(erp_id__in=component_ids).values_list("erp_id", "pk"))
+            dict(Product.objects.filter(erp_id__any=component_ids).values_list("erp_id", "pk"))
             if component_ids
             else {}
         )
@@ -556,7 +556,7 @@ def sync_prices(backend: Backend, *, full: bool = False, dry_run: bool = False, 
             for message in rejected_of(page):
                 note_error(run, message)
             wanted: dict[tuple[int, int], Decimal] = {}
-            products = dict(Product.objects.filter(erp_id__in=[p.erp_id for p in page]).values_list("erp_id", "pk"))
+            products = dict(Product.objects.filter(erp_id__any=[p.erp_id for p in page]).values_list("erp_id", "pk"))
             for product in page:
                 pk = products.get(product.erp_id)
                 if pk is None:

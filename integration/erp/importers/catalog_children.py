@@ -45,19 +45,19 @@ def upsert_children(desired: DesiredChildren, now: datetime) -> None:
 
 def _deactivate(model, pks: list[int]) -> None:
     if pks:
-        model.all_objects.filter(pk__in=pks).update(active=False)
+        model.all_objects.filter(pk__any=pks).update(active=False)
 
 
 def _upsert_barcodes(ids: list[int], wanted: dict[str, tuple[int, str]]) -> None:
     current = {
         value: (pk, product_id, kind, active)
-        for pk, value, product_id, kind, active in Barcode.all_objects.filter(value__in=list(wanted)).values_list(
+        for pk, value, product_id, kind, active in Barcode.all_objects.filter(value__any=list(wanted)).values_list(
             "pk", "value", "product_id", "kind", "active"
         )
     }
     stale = [
         pk
-        for pk, value in Barcode.objects.filter(product_id__in=ids).values_list("pk", "value")
+        for pk, value in Barcode.objects.filter(product_id__any=ids).values_list("pk", "value")
         if value not in wanted
     ]
     _deactivate(Barcode, stale)
@@ -75,7 +75,7 @@ def _upsert_packs(
     ids: list[int], known: list[int], wanted: dict[int, list[tuple[int, Decimal, str, str | None]]]
 ) -> None:
     existing: dict[int, list[tuple]] = {}
-    for row in Pack.all_objects.filter(product_id__in=known).order_by("-active", "pk").values_list(
+    for row in Pack.all_objects.filter(product_id__any=known).order_by("-active", "pk").values_list(
         "pk", "product_id", "unit_id", "factor", "barcode", "erp_id", "active"
     ):  # an empty `known` runs no query
         existing.setdefault(row[1], []).append(row)
@@ -113,7 +113,7 @@ def upsert_prices(
     """Prices of these products in the ERP's price lists; returns (created, updated)."""
     current = {
         (product_id, list_id): (pk, amount, active)
-        for pk, product_id, list_id, amount, active in Price.all_objects.filter(product_id__in=ids).values_list(
+        for pk, product_id, list_id, amount, active in Price.all_objects.filter(product_id__any=ids).values_list(
             "pk", "product_id", "price_list_id", "amount", "active"
         )
     }
@@ -139,7 +139,7 @@ def _upsert_components(ids: list[int], wanted: dict[tuple[int, int], Decimal]) -
     current = {
         (kit_id, component_id): (pk, quantity, active)
         for pk, kit_id, component_id, quantity, active in KitComponent.all_objects.filter(
-            kit_id__in=ids
+            kit_id__any=ids
         ).values_list("pk", "kit_id", "component_id", "quantity", "active")
     }
     stale = [row[0] for key, row in current.items() if row[2] and key not in wanted]

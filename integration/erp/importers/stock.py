@@ -122,7 +122,7 @@ class StockWriter:
                 StockLevel, ["on_hand", "reserved", "expected", "snapshot_at"], sorted(update, key=lambda r: r[-1])
             )
             if fresh:
-                StockLevel.objects.filter(pk__in=fresh).update(snapshot_at=snapshot_at)
+                StockLevel.objects.filter(pk__any=fresh).update(snapshot_at=snapshot_at)
         self.rows_written += len(create) + len(update)
 
     def write_rows(self, rows: list[ErpStockRow], *, snapshot_at: datetime) -> None:
