@@ -1,5 +1,6 @@
 """The OData client against the 1C sandbox process over real HTTP."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,6 +21,35 @@ def test_pages_cover_every_row_once_in_key_order(onec, backend):
     expected = sorted(r["Ref_Key"] for r in entities(onec, "Catalog_Номенклатура", "IsFolder eq false"))
     assert len(pages) > 3 and all(len(page) <= 37 for page in pages)
     assert keys == expected
+
+
+def test_a_listing_opens_a_database_session_per_worker_not_per_page(onec, backend):
+    """The journal writes each page's request from its worker thread: a worker keeps that connection for the
+    listing (a PostgreSQL session costs a backend start) and none is left open when the listing ends."""
+    from django.db import connection
+
+    def sessions() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            opened = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return opened, cursor.fetchone()[0]
+
+    backend.settings["page_size"] = 10
+    client = OneCClient(backend)
+    before = sessions()
+    pages = list(client.iter_pages("Catalog_Номенклатура", select=("Ref_Key",), filter="IsFolder eq false"))
+    after = sessions()
+    assert len(pages) > 2 * client.pool_size
+    assert JournalEntry.objects.filter(backend=backend).count() >= len(pages)
+    assert after[0] - before[0] <= client.pool_size  # ended sessions are counted: one a page would be more
+    for _ in range(50):  # a closed session's backend leaves pg_stat_activity a moment after the close
+        if sessions()[1] <= before[1]:
+            break
+        time.sleep(0.05)
+    assert sessions()[1] <= before[1]
 
 
 def test_filters_like_guid_and_select(backend):

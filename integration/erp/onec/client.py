@@ -25,7 +25,8 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 import requests
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from integration.errors import PermanentError, RetryableError
 from integration.http import build_session
@@ -195,10 +196,7 @@ class OneCClient:
         skips = list(range(size, max(total, size + 1), size)) if total else []
 
         def fetch(skip: int) -> list[dict]:
-            try:
-                return self.get(path, {**params, "$skip": skip}).get("value") or []
-            finally:
-                connection.close()  # the journal opened one in this worker thread
+            return self.get(path, {**params, "$skip": skip}).get("value") or []
 
         if total:
             yield from self.map_ordered(fetch, skips)
@@ -212,20 +210,40 @@ class OneCClient:
             skip += size
 
     def map_ordered(self, fn: Callable[[Any], T], items: Sequence[Any]) -> Iterator[T]:
-        """fn over items with ≤ pool-size threads, results in order, at most that many ahead of the caller."""
+        """fn over items with ≤ pool-size threads, results in order, at most that many ahead of the caller.
+
+        A worker keeps the database connection the journal opens in it for the whole listing (one per page
+        cost a PostgreSQL backend start each); they are closed when the listing ends.
+        """
         if len(items) <= 1 or self.pool_size == 1:
             yield from (fn(item) for item in items)
             return
         workers = min(self.pool_size, len(items))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onec") as pool:
-            pending = [pool.submit(fn, item) for item in items[:workers]]
-            queued = workers
-            while pending:
-                result = pending.pop(0).result()
-                if queued < len(items):
-                    pending.append(pool.submit(fn, items[queued]))
-                    queued += 1
-                yield result
+        opened: dict[int, BaseDatabaseWrapper] = {}
+
+        def run(item: Any) -> T:
+            try:
+                return fn(item)
+            finally:
+                opened[threading.get_ident()] = connections[DEFAULT_DB_ALIAS]
+
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onec") as pool:
+                pending = [pool.submit(run, item) for item in items[:workers]]
+                queued = workers
+                while pending:
+                    result = pending.pop(0).result()
+                    if queued < len(items):
+                        pending.append(pool.submit(run, items[queued]))
+                        queued += 1
+                    yield result
+        finally:
+            for wrapper in opened.values():  # the workers are gone: closed from here, as Django allows
+                wrapper.inc_thread_sharing()
+                try:
+                    wrapper.close()
+                finally:
+                    wrapper.dec_thread_sharing()
 
     def by_keys(self, path: str, keys: Iterable[str], *, field: str = "Ref_Key", select: Sequence[str] = (),
                 extra_filter: str = "") -> list[dict]:
