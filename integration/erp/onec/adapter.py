@@ -207,11 +207,13 @@ class OneCAdapter:
                     barcodes=tuple(mappers.barcode(b) for b in pack_barcodes.get(row["Ref_Key"], ()))))
         prices: dict[str, list[ErpPrice]] = defaultdict(list)
         now = datetime_literal(timezone.now())
-        # The register itself, not its _RecordType (additions §0.6).
+        # The register itself, not its _RecordType (additions §0.6). 1C computes a virtual table again for every
+        # $skip: pages in the order of its dimensions, so none loses or repeats a row (reference §1.3).
         condition = f",Condition={text(of_product)}" if product else ""
         for page in self.client.iter_pages(f"{self.profile.prices}/SliceLast(Period={now}{condition})",
                                            select=("Номенклатура_Key", "ВидЦены_Key", "Цена", "Упаковка_Key",
-                                                   "Характеристика_Key"), orderby=""):
+                                                   "Характеристика_Key"),
+                                           orderby="Номенклатура_Key,ВидЦены_Key,Характеристика_Key"):
             for row in page:
                 if mappers.ref(row.get("Характеристика_Key")) or mappers.ref(row.get("Упаковка_Key")):
                     continue  # per-characteristic and per-pack prices are not imported (base unit only)
@@ -238,7 +240,9 @@ class OneCAdapter:
         out: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(dict)
 
         def read(register: str, fields: dict[str, tuple[str, ...]]) -> None:
-            for page in self.client.iter_pages(f"{register}/Balance({dims}{cond})", orderby=""):
+            # Ordered by the dimensions: each $skip is computed again (see _catalog_extras).
+            for page in self.client.iter_pages(f"{register}/Balance({dims}{cond})",
+                                               orderby="Номенклатура_Key,Склад_Key"):
                 for row in page:
                     key = (row["Номенклатура_Key"], row["Склад_Key"])
                     for target, sources in fields.items():

@@ -15,6 +15,8 @@ Assumptions (no source confirms them; they are the emulator's, the adapter must 
 - posting a customer order reserves each goods row whose `ВариантОбеспечения` is `СоСклада` or `Отгрузить`
   in `СвободныеОстатки.ВРезервеСоСклада` (kits on their components); no stock control on posting;
 - a `PATCH` of a posted document keeps its movements until it is posted again;
+- a virtual table (`Balance`, `SliceLast`) paged without `$orderby` comes in no fixed order from one request to
+  the next (each is computed again): the sandbox turns it round on every other page;
 - without `$format=json` real 1C answers Atom XML; the sandbox answers 406 instead.
 """
 
@@ -271,22 +273,31 @@ class OneCEmulator(Emulator):
         return row
 
     def _list(self, request: Request, set_name: str, rows: list[dict], bare: bool,
-              fields: list[str] | None = None) -> Response:
+              fields: list[str] | None = None, computed: bool = False) -> Response:
         view = (request.path, request.arg("$filter") or "", request.arg("$orderby") or "")
         if view in self._views:
             rows = self._views[view]  # the next page of the same listing, nothing written in between
         else:
             predicate = parse_filter(view[1])
             rows = [r for r in rows if predicate(r)]
-            for term in reversed([t.strip() for t in view[2].split(",") if t.strip()]):
-                name, _, direction = term.partition(" ")
-                rows.sort(key=lambda r, n=name: _sort_key(r.get(n)), reverse=direction.strip().lower() == "desc")
+            terms = [(name, direction.strip().lower() == "desc")
+                     for name, _, direction in (t.strip().partition(" ") for t in view[2].split(",") if t.strip())]
+            if terms and len({desc for _, desc in terms}) == 1:  # one pass when every term goes the same way
+                names = [name for name, _ in terms]
+                rows.sort(key=lambda r: tuple(_sort_key(r.get(n)) for n in names), reverse=terms[0][1])
+            else:
+                for name, desc in reversed(terms):
+                    rows.sort(key=lambda r, n=name: _sort_key(r.get(n)), reverse=desc)
             if len(self._views) > 32:
                 self._views.clear()
             self._views[view] = rows
         total = len(rows)
         skip = _int_arg(request, "$skip", 0)
         top = _int_arg(request, "$top", None)
+        if computed and not view[2] and top and (skip // top) % 2:
+            # 1C computes a virtual table again for every request and, unordered, in no fixed order: the sandbox
+            # turns it round on every other page, so paging it without $orderby loses and repeats rows here too.
+            rows = rows[::-1]
         rows = rows[skip: None if top is None else skip + top]
         known = fields or [f for f, _ in self.sets[set_name]]
         selected = self._selection(request, known)
@@ -330,11 +341,11 @@ class OneCEmulator(Emulator):
         if function == "Balance" and set_name in schema.BALANCE_RESOURCES:
             rows = self._balance(set_name, args)
             fields = list(rows[0]) if rows else self._balance_fields(set_name, args)
-            return self._list(request, set_name, rows, bare, fields or None)
+            return self._list(request, set_name, rows, bare, fields or None, computed=True)
         if function == "SliceLast" and set_name in INFO_DIMENSIONS:
             rows = self._slice_last(set_name, args)
             return self._list(request, set_name, rows, bare, [f for f, _ in self.sets[set_name] if f != "Period"]
-                              + ["Period"])
+                              + ["Period"], computed=True)
         raise ODataError(400, "14", f"{function} is not available on {set_name}")
 
     def _balance_fields(self, register: str, args: dict) -> list[str]:
