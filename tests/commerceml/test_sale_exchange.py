@@ -98,6 +98,16 @@ def test_orders_are_exported_once_and_again_only_when_changed(shop):
     assert requisites(cancelled)["Отменен"] == "true"
 
 
+def test_round_quantities_go_to_1c_as_plain_numbers(shop):
+    """Found using `make demo ERP=cml`: 10 metres went out as <Количество>1E+1</Количество> (a normalised Decimal),
+    which is no xs:decimal and which 1C does not read as a number."""
+    order = place(quantity=Decimal(100))
+    xml = shop().query_orders(acknowledge=False)
+    assert schema_errors(xml) == {"2.08": [], "2.10": []}
+    [doc] = documents(xml)
+    assert field(doc, "Товары/Товар/Количество") == "100" and field(doc, "Сумма") == str(order.total)
+
+
 def test_answers_of_1c_move_the_order_its_payments_shipments_and_the_deal(shop):
     Backend.objects.create(name="amo", kind=Backend.Kind.AMOCRM, base_url="https://amo.invalid/")  # the deal's CRM
     order = place()

@@ -39,6 +39,12 @@ def _money(value: Decimal) -> str:
     return str(Decimal(value).quantize(CENT))
 
 
+def _plain(value: Decimal) -> str:
+    """Without trailing zeros and never in exponent form (a normalised 100 is 1E+2: no xs:decimal, 1C reads no
+    number there)."""
+    return format(Decimal(value).normalize(), "f")
+
+
 def _requisite(parent: ET.Element, name: str, value: str) -> None:
     item = _add(parent, "ЗначениеРеквизита")
     _add(item, "Наименование", name)
@@ -115,12 +121,12 @@ def document(order: Order) -> ET.Element:
         _requisite(props, "ВидНоменклатуры", kind)
         _requisite(props, "ТипНоменклатуры", kind)
         _add(row, "ЦенаЗаЕдиницу", _money(line.base_price))
-        _add(row, "Количество", str(line.base_quantity.normalize()))
+        _add(row, "Количество", _plain(line.base_quantity))
         _add(row, "Сумма", _money(line.total))
         _vat(row, line.vat_amount)
         if line.discount_percent:
             discount = _add(_add(row, "Скидки"), "Скидка")
-            _add(discount, "Процент", str(line.discount_percent.normalize()))
+            _add(discount, "Процент", _plain(line.discount_percent))
             _add(discount, "УчтеноВСумме", "true")
     props = _add(doc, "ЗначенияРеквизитов")
     _requisite(props, "Отменен", "true" if order.status == Order.Status.CANCELLED else "false")
