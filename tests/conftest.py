@@ -33,8 +33,7 @@ def _language_left_as_found():
 @pytest.fixture(autouse=True)
 def _relay_pace_forgotten():
     """The relay sizes its batches by how slow this process's recent deliveries were; a test starts unjudged."""
-    from integration import relay
-    from integration.erp.moysklad.adapter import forget_shared
+    from integration import relay, remembered
 
     relay.reset_pace()
-    forget_shared()  # MoySklad's order states and organization, remembered per process
+    remembered.forget()  # the remotes' answers kept per process (order states, pipelines, the files host)

@@ -32,10 +32,10 @@ from integration.errors import BackendPaused, RetryableError
 from integration.http import build_session, refuse_foreign, same_origin
 from integration.models import Backend
 from integration.ratelimit import max_wait
+from integration.remembered import remembered
 
 logger = logging.getLogger(__name__)
 DRIVE_URL_TTL = 3600.0
-_drive_urls: dict[tuple[int, str], tuple[float, str]] = {}  # (backend, base URL) → (read at, drive URL)
 
 MAX_BATCH = 250
 DEFAULT_BATCH = 50  # amoCRM recommends ≤ 50 entities per write
@@ -222,12 +222,9 @@ class AmoCrmClient:
     def drive_url(self) -> str:
         """The account's files host (`account?with=drive_url`), remembered per process: every upload needs it."""
         if self._drive_url is None:
-            key = (self.backend.pk, self.backend.base_url)
-            read_at, url = _drive_urls.get(key, (0.0, ""))
-            if not url or time.monotonic() - read_at > DRIVE_URL_TTL:
-                url = str(self.account("drive_url")["drive_url"]).rstrip("/")
-                _drive_urls[key] = (time.monotonic(), url)
-            self._drive_url = url
+            self._drive_url = remembered((self.backend.pk, self.backend.base_url, "drive_url"),
+                                         lambda: str(self.account("drive_url")["drive_url"]).rstrip("/"),
+                                         ttl=DRIVE_URL_TTL)
         return self._drive_url
 
     def users(self) -> list[dict[str, Any]]:

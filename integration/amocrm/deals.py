@@ -12,7 +12,6 @@ products when the ERP changed the order (the ERP wins; the difference is recorde
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +28,7 @@ from integration.amocrm.errors import ValidationFailed
 from integration.amocrm.parties import resolve_party
 from integration.bindings import bind, binding_for, compute_hash, is_stale_or_unchanged, lookup
 from integration.models import Backend
+from integration.remembered import forget, remembered
 from orders import actions as order_actions
 from orders.errors import InsufficientStock, InvalidInput, OrderClosed
 from orders.models import Order
@@ -246,25 +246,23 @@ def stage_key(order: Order) -> str:
 
 
 PIPELINES_TTL = 300.0  # seconds; stages are renamed rarely, and a PATCH refused for a stale one forgets them
-_pipelines: dict[tuple[int, str], tuple[float, list[dict[str, Any]]]] = {}
 
 
 def known_pipeline(client: AmoCrmClient, pipeline_id: int) -> dict[str, Any] | None:
     """The lead's pipeline with its stages, read from amoCRM at most every few minutes per process (and again
     when a lead names one not seen yet)."""
-    key = (client.backend.pk, client.backend.base_url)
-    read_at, pipelines = _pipelines.get(key, (0.0, []))
-    found = next((p for p in pipelines if int(p["id"]) == pipeline_id), None)
-    if found is None or time.monotonic() - read_at > PIPELINES_TTL:
-        pipelines = client.pipelines()
-        _pipelines[key] = (time.monotonic(), pipelines)
+    key = (client.backend.pk, client.backend.base_url, "pipelines")
+    found = None
+    for again in (False, True):
+        pipelines = remembered(key, client.pipelines, ttl=PIPELINES_TTL, again=again)
         found = next((p for p in pipelines if int(p["id"]) == pipeline_id), None)
+        if found is not None:
+            break
     return found
 
 
 def forget_pipelines(backend: Backend) -> None:
-    for key in [k for k in _pipelines if k[0] == backend.pk]:
-        _pipelines.pop(key, None)
+    forget(backend.pk, backend.base_url, "pipelines")
 
 
 def target_status(client: AmoCrmClient, order: Order, raw_lead: dict[str, Any]) -> int | None:

@@ -254,10 +254,7 @@ def test_document_is_uploaded_and_attached_once(amo, shop, settings, tmp_path):
 def test_a_document_costs_amocrm_four_requests(amo, shop, settings, tmp_path):
     """A week's pilot ended with 142 attachments queued behind amoCRM's 7 requests a second, at 7 requests each:
     a fresh upload needs no look-up of the lead's files and notes, and the account's files host is known."""
-    from integration.amocrm import client as amocrm_client
-
     settings.MEDIA_ROOT = tmp_path
-    amocrm_client._drive_urls.clear()
     lead_id = lead(amo, {shop.cable: 1}, company(amo, "ООО «Два счёта»", GOOD_INN, GOOD_KPP))
     sync_lead(amo.backend, lead_id)
     order = Order.objects.get(lead_id=lead_id)

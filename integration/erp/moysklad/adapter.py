@@ -7,7 +7,6 @@ with `reserve` = quantity, so the document keeps the kit line and price while th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -37,22 +36,18 @@ from integration.erp.types import (
 )
 from integration.errors import PermanentError
 from integration.models import Backend
+from integration.remembered import remembered
 
 BOTH_ARCHIVED = "archived=true;archived=false"
 CANCELLED_STATES = ("Отменён", "Отменен")
 STOCK_FIELDS = {"stock": "on_hand", "reserve": "reserved", "inTransit": "expected"}
 # `filter=assortmentId=…` goes in the URL: keep each request's list well under the 8 KB header limit.
 IDS_PER_REQUEST = 100
+COUNTERPARTY_PAGE_LIMIT = 100  # MoySklad ignores `expand` above 100 rows a page
+WIRE_KINDS = {"goods": "product", "service": "service", "kit": "bundle"}
 # What every delivery asked MoySklad again (order states, our organization: a fifth of a pilot day's requests,
 # all against the account's 45 units in 3 s), remembered per process for a few minutes.
 SHARED_TTL = 300.0
-_shared: dict[tuple[int, str, str], tuple[float, object]] = {}  # (backend, API root, what) → (read at, value)
-
-
-def forget_shared() -> None:
-    _shared.clear()
-COUNTERPARTY_PAGE_LIMIT = 100  # MoySklad ignores `expand` above 100 rows a page
-WIRE_KINDS = {"goods": "product", "service": "service", "kit": "bundle"}
 
 
 def mapped_page(rows: list[dict], map_row: Callable[[dict], list]) -> RecordPage:
@@ -245,12 +240,7 @@ class MoySkladAdapter:
 
     # ------------------------------------------------------------------ orders
     def _remembered(self, what: str, read: Callable[[], object], *, again: bool = False):
-        key = (self.backend.pk, self.root, what)
-        read_at, value = _shared.get(key, (0.0, None))
-        if again or value is None or time.monotonic() - read_at > SHARED_TTL:
-            value = read()
-            _shared[key] = (time.monotonic(), value)
-        return value
+        return remembered((self.backend.pk, self.root, what), read, ttl=SHARED_TTL, again=again)
 
     def states(self, *, again: bool = False) -> list[dict]:
         if self._states is None or again:
