@@ -201,6 +201,15 @@ class Command(BaseCommand):
         return ""
 
     def wait_for_ctrl_c(self, platform, sandboxes: list[SandboxProcess]) -> None:
+        stop = False
+
+        def on_signal(signum, frame):
+            nonlocal stop
+            stop = True
+
+        # Before saying it runs: a Ctrl-C right after the message stops it cleanly, not with a traceback.
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
         base = platform.base
         amocrm = next(s for s in sandboxes if s.name == "amocrm")
         self.stdout.write(
@@ -220,14 +229,6 @@ class Command(BaseCommand):
                 + "Ctrl-C stops everything.\n"
             )
         )
-        stop = False
-
-        def on_signal(signum, frame):
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
         try:
             while not stop and all(child.poll() is None for child in platform.processes.values()):
                 time.sleep(0.5)
