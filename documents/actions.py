@@ -144,7 +144,7 @@ def request_quote(order: Order, *, actor: Actor, valid_until: date | None = None
 def request_return_document(shipment, *, actor: Actor) -> Document:
     """The return document of one return movement (the goods that came back, by quantity), rendered here and
     attached to the deal; the same movement's document is returned instead of a second one."""
-    from .returns import return_line_amounts
+    from .returns import movement_line_amounts
 
     if not shipment.is_return:
         raise InvalidInput(_("the movement is a shipment, not a return"), field="shipment")
@@ -154,7 +154,7 @@ def request_return_document(shipment, *, actor: Actor) -> Document:
             status=Document.Status.FAILED).first()
         if existing is not None:
             return existing
-        totals = sum_amounts(amounts for _, amounts in return_line_amounts(shipment))
+        totals = sum_amounts(amounts for _, amounts in movement_line_amounts(shipment))
         document = Document.objects.create(
             order=order, kind=Document.Kind.RETURN, shipment=shipment, total=totals.total, vat_total=totals.vat,
             number=shipment.number, requested_by=actor.label[:255],

@@ -45,8 +45,9 @@ class Document(models.Model):
     crm_file_uuid = models.CharField(_("amoCRM file uuid"), max_length=64, blank=True)
     error = models.TextField(_("error"), blank=True)
     shipment = models.ForeignKey(
-        "orders.Shipment", verbose_name=_("return movement"), null=True, blank=True, on_delete=models.PROTECT,
-        related_name="documents", help_text=_("A return document: the goods that came back, by quantity."),
+        "orders.Shipment", verbose_name=_("movement"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="documents",
+        help_text=_("A УПД or ТОРГ-12 of one shipment, or a return document: the goods that left or came back."),
     )
     valid_until = models.DateField(
         _("valid until"), null=True, blank=True, help_text=_("A quote: the offer and its prices hold until then.")

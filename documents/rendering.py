@@ -215,10 +215,10 @@ def build_context(document: Document, *, supplier: Supplier | None = None) -> di
     supplier = supplier or get_supplier(needs_bank=document.kind == Document.Kind.INVOICE)
     issued_on = document.issued_on or timezone.localdate()
     number = document.number or order.erp_number or str(order.pk)
-    if document.kind == Document.Kind.RETURN and document.shipment_id:
-        from .returns import return_line_amounts
+    if document.shipment_id:
+        from .returns import movement_line_amounts
 
-        amounts = return_line_amounts(document.shipment)  # what came back, not the whole order
+        amounts = movement_line_amounts(document.shipment)  # what left or came back, not the whole order
     else:
         amounts = order_line_amounts(order)
     totals = compute_totals(amounts)

@@ -13,8 +13,8 @@ ZERO = Decimal("0")
 
 
 @dataclass(frozen=True)
-class ReturnedLine:
-    """Duck-types an order line for the document renderer: the returned part of one order line."""
+class MovedLine:
+    """Duck-types an order line for the document renderer: the part of one order line that moved."""
 
     pk: None
     product: object
@@ -33,9 +33,9 @@ def _share(amounts: LineAmounts, part: Decimal, whole: Decimal) -> LineAmounts:
     return LineAmounts(total=total, vat=vat, net=total - vat)
 
 
-def return_line_amounts(shipment) -> list[tuple[ReturnedLine, LineAmounts]]:
-    """The lines of a return movement priced from the order's lines (the first matching line of the product;
-    a product the order does not have is listed at zero)."""
+def movement_line_amounts(shipment) -> list[tuple[MovedLine, LineAmounts]]:
+    """The lines of one movement — a shipment, or a return — priced from the order's lines (the first matching
+    line of the product; a product the order does not have is listed at zero)."""
     order_lines = {}
     for line in shipment.order.lines.select_related("product__unit").order_by("position", "pk"):
         order_lines.setdefault(line.product_id, line)
@@ -50,7 +50,7 @@ def return_line_amounts(shipment) -> list[tuple[ReturnedLine, LineAmounts]]:
                              item.quantity, line.base_quantity)
             price = round_money(line.price * line.quantity / line.base_quantity)
             discount, rate = line.discount_percent, line.vat_rate
-        out.append((ReturnedLine(None, item.product, None, None, item.quantity, item.quantity, price, discount, rate),
+        out.append((MovedLine(None, item.product, None, None, item.quantity, item.quantity, price, discount, rate),
                     amounts))
     return out
 

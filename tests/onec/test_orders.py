@@ -129,3 +129,60 @@ def test_invoice_shipment_and_payment_come_back_into_the_order(onec, company):
     assert payment.amount == order.total and payment.erp_id
     run_sync("orders", company)  # polled again: nothing doubles
     assert Shipment.objects.filter(order=order).count() == 1 and Payment.objects.filter(order=order).count() == 1
+
+
+def _pdf_text(document: Document) -> str:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    document.pdf.open("rb")
+    with document.pdf:
+        return "\n".join(page.extract_text() for page in PdfReader(BytesIO(document.pdf.read())).pages)
+
+
+def test_a_upd_of_a_partial_shipment_lists_what_was_shipped(onec, company):
+    """1C ships 1 of 3: the УПД rendered here is of that shipment — its number, its one unit, its total (checked
+    against 1C's own rows) — not of the whole order."""
+    assert run_sync("organization", company).updated == 1
+    order, product, _warehouse = _place(lead_id=2004)
+    _relay_due()
+    order.refresh_from_db()
+    shipment = onec.control("onec/ship", {"order": order.erp_id, "quantities": {product.erp_id: 1}})
+    assert [row["Количество"] for row in shipment["Товары"]] == [1]
+
+    upd = document_actions.request_document(order, "upd", actor=ADMIN)
+    _relay_due()
+    upd.refresh_from_db()
+    one = (order.total / 3).quantize(Decimal("0.01"))
+    assert upd.status == Document.Status.ISSUED and upd.number == shipment["Number"]
+    assert upd.erp_total == one and upd.total == one and not upd.totals_mismatch, upd.error
+    assert upd.shipment is not None and upd.shipment.erp_id == shipment["Ref_Key"]
+    text = _pdf_text(upd)
+    assert product.name.split()[0] in text
+    assert f"{order.total:,.2f}".replace(",", "\u00a0").replace(".", ",") not in text  # not the whole order's total
+
+
+def test_an_order_edited_in_1c_just_before_its_invoice_is_no_document_error(onec, company):
+    """A 1C user makes it 5 instead of 3 a moment before the invoice, and our order has not heard yet: 1C's invoice
+    is of its order as 1C holds it, and our totals are checked on that order's rows, not on our stale copy."""
+    assert run_sync("organization", company).updated == 1
+    order, _product, _warehouse = _place(lead_id=2005)
+    _relay_due()
+    order.refresh_from_db()
+    from integration.erp.onec.client import OneCClient
+
+    client = OneCClient(company)
+    row = client.by_keys(ORDERS, [order.erp_id])[0]
+    lines = [{**line, "Количество": 5, "КоличествоУпаковок": 5, "Сумма": line["Сумма"] / 3 * 5,
+              "СуммаНДС": line["СуммаНДС"] / 3 * 5, "СуммаСНДС": line["СуммаСНДС"] / 3 * 5} for line in row["Товары"]]
+    client.unpost_document(ORDERS, order.erp_id)
+    client.update(ORDERS, order.erp_id, {"Товары": lines, "СуммаДокумента": row["СуммаДокумента"] / 3 * 5})
+    client.post_document(ORDERS, order.erp_id)
+
+    document = document_actions.request_document(order, "invoice", actor=ADMIN)
+    _relay_due()
+    document.refresh_from_db()
+    five = (order.total * 5 / 3).quantize(Decimal("0.01"))
+    assert document.status == Document.Status.ISSUED and document.erp_total == five
+    assert not document.totals_mismatch and document.total == five, document.error

@@ -476,28 +476,36 @@ class OneCAdapter:
     # ------------------------------------------------------------------ documents
     def create_invoice(self, order_erp_id: str, key: str = "") -> ErpDocument:
         """The order's invoice: the existing one (a redelivery, or one a 1C user made), else a new posted one; the
-        basis document finds it again, so `key` is not needed."""
+        basis document finds it again, so `key` is not needed. It carries its order's rows as read with it."""
         existing = self.client.query(INVOICES, filter=f"ДокументОснование eq {cast(order_erp_id, ORDERS)} and DeletionMark eq false",
                                      top=1)
+        order = self._invoice_basis(order_erp_id)
         if existing:
-            return mappers.invoice(existing[0])
-        order = self.client.by_keys(ORDERS, [order_erp_id], select=("Ref_Key", "Организация_Key", "Контрагент_Key",
-                                                                    "СуммаДокумента"))
+            return mappers.invoice(existing[0], order, self.vat_refs())
+        created = self.client.create(INVOICES, {
+            "Date": mappers.wire_date(timezone.now()), "Организация_Key": order["Организация_Key"],
+            "Контрагент_Key": order["Контрагент_Key"], "ДокументОснование": order_erp_id,
+            "ДокументОснование_Type": f"StandardODATA.{ORDERS}", "СуммаДокумента": order["СуммаДокумента"]})
+        self.client.post_document(INVOICES, created["Ref_Key"])
+        return mappers.invoice(created, order, self.vat_refs())
+
+    def _invoice_basis(self, order_erp_id: str) -> dict:
+        order = self.client.by_keys(ORDERS, [order_erp_id], select=(
+            "Ref_Key", "Организация_Key", "Контрагент_Key", "СуммаДокумента", "ЦенаВключаетНДС", "Товары"))
         if not order:
             raise PermanentError(f"1C order {order_erp_id} does not exist", status=404)
-        created = self.client.create(INVOICES, {
-            "Date": mappers.wire_date(timezone.now()), "Организация_Key": order[0]["Организация_Key"],
-            "Контрагент_Key": order[0]["Контрагент_Key"], "ДокументОснование": order_erp_id,
-            "ДокументОснование_Type": f"StandardODATA.{ORDERS}", "СуммаДокумента": order[0]["СуммаДокумента"]})
-        self.client.post_document(INVOICES, created["Ref_Key"])
-        return mappers.invoice(created)
+        return order[0]
 
     def get_document(self, wire: str, erp_id: str, kind: str) -> ErpDocument:
-        sets = {"invoice": INVOICES, "invoiceout": INVOICES}
-        rows = self.client.by_keys(sets.get(wire, INVOICES), [erp_id])
+        """An invoice (`invoice`) with its basis order's rows, or a shipment's УПД/ТОРГ-12 (`shipment`) with its own."""
+        entity_set = SHIPMENTS if wire == "shipment" else INVOICES
+        rows = self.client.by_keys(entity_set, [erp_id])
         if not rows:
             raise PermanentError(f"1C document {erp_id} does not exist", status=404)
-        return mappers.invoice(rows[0])
+        if entity_set == SHIPMENTS:
+            return mappers.shipment_document(rows[0], kind, self.vat_refs())
+        basis = mappers.ref(rows[0].get("ДокументОснование"))
+        return mappers.invoice(rows[0], self._invoice_basis(basis) if basis else None, self.vat_refs())
 
     def iter_invoices(self, *, since: datetime | None = None) -> Iterator[ErpDocument]:
         for page in self.client.iter_pages(INVOICES, filter=self._posted_since(since)):

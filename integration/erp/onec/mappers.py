@@ -12,6 +12,7 @@ from integration.erp.types import (
     ErpCategory,
     ErpCounterparty,
     ErpDocument,
+    ErpDocumentLine,
     ErpOrder,
     ErpOrderLine,
     ErpOrganization,
@@ -174,11 +175,38 @@ def order(row: dict, vat_refs: dict[str, str], kinds: dict[str, str], shipped: d
         shipped_total=shipped_total, lines=tuple(lines))
 
 
-def invoice(row: dict) -> ErpDocument:
+def document_lines(rows: list[dict], vat_refs: dict[str, str]) -> tuple[ErpDocumentLine, ...]:
+    """A document's goods rows (an order's or a shipment's `Товары`) as our VAT maths checks them."""
+    return tuple(ErpDocumentLine(quantity=decimal(line.get("Количество")), price=decimal(line.get("Цена")),
+                                 discount_percent=decimal(line.get("ПроцентРучнойСкидки")),
+                                 vat_rate=vat_rate(line, vat_refs))
+                 for line in rows if not line.get("Отменено"))
+
+
+def rows_vat(rows: list[dict]) -> Decimal:
+    return sum((decimal(line.get("СуммаНДС")) for line in rows if not line.get("Отменено")), Decimal(0))
+
+
+def invoice(row: dict, basis: dict | None = None, vat_refs: dict[str, str] | None = None) -> ErpDocument:
+    """An invoice; with its basis order (`basis`), the order's rows and VAT as the invoice's own. Assumption: УТ
+    11's СчетНаОплатуКлиенту has no goods table — its print form lists the basis order's goods."""
     when = moment(row.get("Date"))
     return ErpDocument(erp_id=row["Ref_Key"], kind="invoice", number=row.get("Number") or "",
                        issued_on=when.date() if when else None, total=decimal(row.get("СуммаДокумента")),
-                       vat_total=Decimal(0), order_erp_id=ref(row.get("ДокументОснование")))
+                       vat_total=rows_vat(basis.get("Товары") or []) if basis else Decimal(0),
+                       order_erp_id=ref(row.get("ДокументОснование")),
+                       lines=document_lines(basis.get("Товары") or [], vat_refs or {}) if basis else (),
+                       vat_included=bool(basis.get("ЦенаВключаетНДС", True)) if basis else True)
+
+
+def shipment_document(row: dict, kind: str, vat_refs: dict[str, str]) -> ErpDocument:
+    """A УПД/ТОРГ-12 of one РеализацияТоваровУслуг: its number, date, total and rows."""
+    when = moment(row.get("Date"))
+    return ErpDocument(erp_id=row["Ref_Key"], kind=kind, number=row.get("Number") or "",
+                       issued_on=when.date() if when else None, total=decimal(row.get("СуммаДокумента")),
+                       vat_total=rows_vat(row.get("Товары") or []), order_erp_id=ref(row.get("ЗаказКлиента_Key")),
+                       lines=document_lines(row.get("Товары") or [], vat_refs),
+                       vat_included=bool(row.get("ЦенаВключаетНДС", True)))
 
 
 def shipment(row: dict) -> ErpShipment:

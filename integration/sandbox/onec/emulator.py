@@ -568,12 +568,10 @@ class OneCEmulator(Emulator):
             payload = request.json() or {}
             with self.lock:
                 order = self._control_order(payload)
-                lines = [{"LineNumber": n, "Номенклатура_Key": line["Номенклатура_Key"],
-                          "Количество": line["Количество"], "Цена": line.get("Цена", 0), "Сумма": line.get("Сумма", 0)}
-                         for n, line in enumerate(order.get("Товары") or [], start=1) if not line.get("Отменено")]
+                lines = _shipped_rows(order, payload.get("quantities"))
                 shipment = self._document("Document_РеализацияТоваровУслуг", order, {
                     "Склад_Key": order.get("Склад_Key") or EMPTY, "ЗаказКлиента_Key": order["Ref_Key"],
-                    "СуммаДокумента": order.get("СуммаДокумента", 0), "Товары": lines})
+                    "ЦенаВключаетНДС": order.get("ЦенаВключаетНДС", True), "СуммаДокумента": round(sum(line["СуммаСНДС"] for line in lines), 2), "Товары": lines})
                 self._post("Document_РеализацияТоваровУслуг", shipment)
                 return _fast(shipment)
 
@@ -618,6 +616,23 @@ class OneCEmulator(Emulator):
 
     def not_found(self, request: Request) -> Response:
         return Response(404, b"Not Found", {"Content-Type": "text/plain"})
+
+
+def _shipped_rows(order: dict, quantities: dict | None) -> list[dict]:
+    """The shipment's rows: the order's (all of each, or `quantities` by product key), their amounts the shipped
+    share of the order row's, VAT rate and discount carried over as 1C's РеализацияТоваровУслуг does."""
+    rows = []
+    for line in order.get("Товары") or []:
+        whole = line.get("Количество") or 0
+        quantity = whole if quantities is None else min(whole, quantities.get(line["Номенклатура_Key"], 0))
+        if line.get("Отменено") or not quantity:
+            continue
+        share = quantity / whole
+        rows.append({"LineNumber": len(rows) + 1, "Номенклатура_Key": line["Номенклатура_Key"], "Количество": quantity,
+                     "Цена": line.get("Цена", 0), "ПроцентРучнойСкидки": line.get("ПроцентРучнойСкидки", 0),
+                     **{key: line[key] for key in ("СтавкаНДС", "СтавкаНДС_Key") if key in line},
+                     **{key: round((line.get(key) or 0) * share, 2) for key in ("Сумма", "СуммаНДС", "СуммаСНДС")}})
+    return rows
 
 
 def _split(rest: str) -> tuple[str, str | None, str | None]:
