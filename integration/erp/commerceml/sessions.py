@@ -23,6 +23,8 @@ from django.conf import settings
 from integration.errors import PermanentError
 from integration.models import Backend
 
+ROOT_END = tuple("</КоммерческаяИнформация>".encode(encoding) for encoding in ("utf-8", "cp1251"))
+
 COOKIE = "amoerp_cml"  # no dot: 1C mangles cookie names with one (additions §2.5)
 SESSION_MAX_AGE = 24 * 3600
 CHUNK = 1024 * 1024
@@ -139,6 +141,14 @@ class Session:
                 handle.truncate(start)
                 raise ExchangeError(f"filename {name}: received {written} bytes of {expected}")
         return written
+
+    def holds_whole_document(self, name: str) -> bool:
+        """Whether the file ends its root element: the old protocol sends no `import`, so a part that does not is
+        the start of a file longer than `file_limit`, and the rest is still to come."""
+        path = self.path_of(name)
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 512))
+            return handle.read().rstrip().endswith(ROOT_END)
 
     def unzip_pending(self) -> list[str]:
         """Unpack the archives 1C sent (zip=yes) into the session's files, entry by entry; returns the names."""

@@ -162,7 +162,9 @@ def _dispatch(request, backend: Backend, config: ExchangeConfig, session: Sessio
         length = request.headers.get("Content-Length")
         session.append(name, _chunks(request), int(length) if length else None)
         if kind == "sale" and not session.state().get("version") and not name.lower().endswith(".zip"):
-            return _sale_import(backend, config, session, name)  # the old protocol: import what came at once
+            # The old protocol: import what came at once — once the file is whole (a long one comes in parts).
+            if session.holds_whole_document(name):
+                return _sale_import(backend, config, session, name)
         return answer(config, "success")
     if mode == "import":
         name = request.GET.get("filename", "")
