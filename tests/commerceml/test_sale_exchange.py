@@ -159,6 +159,54 @@ def test_a_long_answer_on_the_old_protocol_comes_in_parts_and_is_imported_whole(
     assert order.erp_number == "ЗК-000125"
 
 
+def test_payments_and_shipments_1c_sends_as_documents_of_their_own(shop):
+    """A part payment and a partial shipment arrive as 1C's own documents naming the order in <Основание>: each is
+    recorded with its own amount and rows, once, and the order's requisites naming the same payment do not turn it
+    into a payment of the whole order; the rest comes as 2.10 ПодчиненныеДокументы of the order."""
+    order = place()
+    shop().query_orders()
+    cable = files.DEMO[0].erp_id
+    part = (order.total * 2 / 5).quantize(Decimal("0.01"))
+    price = order.lines.get().price
+    posted = {"Ид": order.uuid, "Номер": order.pk, "Сумма": order.total, "Номер по 1С": "ЗК-000124",
+              "Проведен": "true", "Статус заказа": "Подтвержден"}
+    paid = {"Ид": "pay-1", "Номер": "ПП-1", "Дата": "2026-12-02", "ХозОперация": "Выплата безналичных денег",
+            "Сумма": part, "Основание": order.uuid, "Проведен": "true"}
+    shipped = {"Ид": "ship-1", "Номер": "РТ-1", "Дата": "2026-12-03", "ХозОперация": "Отпуск товара",
+               "Сумма": part, "Основание": order.uuid, "Товары": [(cable, 2, price)], "Проведен": "true"}
+    draft = {**paid, "Ид": "pay-0", "Номер": "ПП-0", "Проведен": "false"}  # not posted: not money yet
+    answer = files.answer_xml([posted, paid, shipped, draft])
+    assert len(answer) > 4096  # longer than file_limit: on the old protocol it comes in parts, imported when whole
+    shop().send_orders(answer)
+    shop().send_orders(answer)  # sent again: nothing doubles
+
+    order.refresh_from_db()
+    [payment] = Payment.objects.filter(order=order)
+    assert (payment.number, payment.amount, timezone.localdate(payment.paid_at).isoformat()) == ("ПП-1", part, "2026-12-02")
+    assert order.payment_status == "partially_paid" and order.erp_number == "ЗК-000124"
+    [shipment] = Shipment.objects.filter(order=order)
+    assert shipment.number == "РТ-1" and [line.quantity for line in shipment.lines.all()] == [Decimal(2)]
+
+    summary = {**posted, "Дата оплаты по 1С": "2026-12-02", "Номер оплаты по 1С": "ПП-1"}
+    shop().send_orders(files.answer_xml([summary]))  # the order's requisites name the same payment
+    assert [p.amount for p in Payment.objects.filter(order=order)] == [part]
+
+    own = ("Ид", "Номер", "Дата", "ХозОперация", "Сумма", "Проведен")  # a subordinate's order is its parent
+    rest = {**summary, "Подчиненные": [
+        {**{k: paid[k] for k in own}, "Ид": "pay-2", "Номер": "ПП-2", "Сумма": order.total - part}]}
+    xml = files.answer_xml([rest])
+    assert schema_errors(xml)["2.10"] == []
+    shop().send_orders(xml)
+    # and the last shipment names the order by 1C's number of it
+    shop().send_orders(files.answer_xml([{**shipped, "Ид": "ship-2", "Номер": "РТ-2", "Основание": "ЗК-000124",
+                                          "Товары": [(cable, 3, price)]}]))
+    order.refresh_from_db()
+    assert sorted(p.amount for p in Payment.objects.filter(order=order)) == sorted([part, order.total - part])
+    assert order.payment_status == "paid"
+    assert sorted(s.number for s in Shipment.objects.filter(order=order)) == ["РТ-1", "РТ-2"]
+    assert order.status == "closed"  # paid and shipped in full
+
+
 def test_info_lists_our_statuses(shop):
     simulator = shop()
     simulator.checkauth("sale")

@@ -80,6 +80,9 @@ class Document:
     total: Decimal | None
     requisites: dict[str, str] = field(default_factory=dict)  # names lower-cased
     lines: tuple[DocumentLine, ...] = ()
+    dated: str = ""  # <Дата> and <Время> as 1C wrote them, "2026-12-01T10:00:00"
+    basis: str = ""  # a payment's or shipment's order: <Основание> (see document_of)
+    subordinates: tuple[Document, ...] = ()  # 2.10 ПодчиненныеДокументы: payments and shipments of the order
 
     def requisite(self, *names: str) -> str:
         for name in names:
@@ -261,9 +264,15 @@ def document_of(element: ET.Element) -> Document:
                                   quantity=decimal(text(row, "Количество") or "0", f"{where}: Количество"),
                                   price=decimal(text(row, "ЦенаЗаЕдиницу") or "0", f"{where}: ЦенаЗаЕдиницу")))
     total = text(element, "Сумма")
+    given = requisites(element)
+    moment = text(element, "Дата") + (f"T{text(element, 'Время')}" if text(element, "Время") else "")
+    # Assumption (not in the XSDs; Bitrix's order loader reads it as the order's number): a payment or shipment
+    # 1C sends as a document of its own names its order in <Основание>; a requisite «Основание» is read too.
     return Document(erp_id=text(element, "Ид"), number=text(element, "Номер"), operation=text(element, "ХозОперация"),
-                    total=decimal(total, "Документ: Сумма") if total else None, requisites=requisites(element),
-                    lines=tuple(lines))
+                    total=decimal(total, "Документ: Сумма") if total else None, requisites=given,
+                    lines=tuple(lines), dated=moment, basis=text(element, "Основание") or given.get("основание", ""),
+                    subordinates=tuple(document_of(sub) for sub in children(
+                        child(element, "ПодчиненныеДокументы"), "ПодчиненныйДокумент")))
 
 
 def read(path: Path) -> Iterator[object]:

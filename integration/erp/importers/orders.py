@@ -104,13 +104,13 @@ def apply_order(backend: Backend, order: ErpOrder) -> Order | None:
     return apply_erp_order(local, keep_replacements(local, snapshot(order)))
 
 
-def apply_shipment(shipment: ErpShipment) -> bool:
-    """A shipment of our order, once per ERP id; a product the order does not list (a replacement) is added
-    as a line of its own first, in the same transaction."""
+def apply_shipment(shipment: ErpShipment, *, order: Order | None = None) -> bool:
+    """A shipment of our order (found by its ERP id unless the caller knows it), once per ERP id; a product the
+    order does not list (a replacement) is added as a line of its own first, in the same transaction."""
     from orders.actions import register_shipment
     from orders.replacements import ShippedItem, add_replacement_lines
 
-    order = local_order(shipment.order_erp_id)
+    order = order or local_order(shipment.order_erp_id)
     if order is None:
         return False
     products = product_pks(line.product_erp_id for line in shipment.lines)
@@ -132,11 +132,11 @@ def apply_shipment(shipment: ErpShipment) -> bool:
     return True
 
 
-def apply_payment(payment: ErpPayment) -> bool:
+def apply_payment(payment: ErpPayment, *, order: Order | None = None) -> bool:
     from documents.actions import register_payment
     from documents.types import PaymentInput
 
-    order = local_order(payment.order_erp_id)
+    order = order or local_order(payment.order_erp_id)
     if order is None:
         return False
     register_payment(

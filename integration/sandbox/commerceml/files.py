@@ -163,26 +163,40 @@ def to_bytes(writer, items, **options) -> bytes:
     return buffer.getvalue()
 
 
+ANSWER_FIELDS = ("Ид", "Номер", "Сумма", "Товары", "Контрагент", "ХозОперация", "Дата", "Основание", "Подчиненные")
+
+
+def _answer_document(doc: dict, tag: str = "Документ") -> str:
+    requisites = {k: v for k, v in doc.items() if k not in ANSWER_FIELDS}
+    rows = "".join(f"<Товар><Ид>{p}</Ид><Наименование>{p}</Наименование>"
+                   f'<БазоваяЕдиница Код="796">шт</БазоваяЕдиница><ЦенаЗаЕдиницу>{price}</ЦенаЗаЕдиницу>'
+                   f"<Количество>{q}</Количество></Товар>"
+                   for p, q, price in doc.get("Товары", ()))
+    subordinates = "".join(_answer_document(sub, "ПодчиненныйДокумент") for sub in doc.get("Подчиненные", ()))
+    party = escape(str(doc.get("Контрагент", "client")))
+    return (
+        f"<{tag}><Ид>{doc['Ид']}</Ид><Номер>{doc.get('Номер', '')}</Номер><Дата>{doc.get('Дата', '2026-12-01')}</Дата>"
+        f"<ХозОперация>{doc.get('ХозОперация', 'Заказ товара')}</ХозОперация><Роль>Продавец</Роль><Валюта>руб</Валюта>"
+        f"<Курс>1</Курс><Сумма>{doc.get('Сумма', '0')}</Сумма><Контрагенты><Контрагент><Ид>{party}</Ид>"
+        f"<Наименование>{party}</Наименование><ПолноеНаименование>{party}</ПолноеНаименование><Роль>Покупатель</Роль>"
+        f"</Контрагент></Контрагенты>"
+        + (f"<Основание>{escape(str(doc['Основание']))}</Основание>" if "Основание" in doc else "")
+        + (f"<Товары>{rows}</Товары>" if rows else "")
+        + "<ЗначенияРеквизитов>" + "".join(
+            f"<ЗначениеРеквизита><Наименование>{escape(k)}</Наименование><Значение>{escape(str(v))}</Значение>"
+            f"</ЗначениеРеквизита>" for k, v in requisites.items()) + "</ЗначенияРеквизитов>"
+        + (f"<ПодчиненныеДокументы>{subordinates}</ПодчиненныеДокументы>" if subordinates else "")
+        + f"</{tag}>")
+
+
 def answer_xml(documents: list[dict], *, encoding: str = "UTF-8") -> bytes:
     """orders.xml as 1C sends it back: each dict holds `Ид`, `Номер`, `Сумма`, optional `Товары`
-    [(product Ид, quantity, price)] and the requisites by name («Номер по 1С», «Проведен», …)."""
-    body = [f'<?xml version="1.0" encoding="{encoding}"?>', _root("2.08")]
-    for doc in documents:
-        requisites = {k: v for k, v in doc.items() if k not in ("Ид", "Номер", "Сумма", "Товары", "Контрагент")}
-        rows = "".join(f"<Товар><Ид>{p}</Ид><Наименование>{p}</Наименование>"
-                       f'<БазоваяЕдиница Код="796">шт</БазоваяЕдиница><ЦенаЗаЕдиницу>{price}</ЦенаЗаЕдиницу>'
-                       f"<Количество>{q}</Количество></Товар>"
-                       for p, q, price in doc.get("Товары", ()))
-        body.append(
-            f"<Документ><Ид>{doc['Ид']}</Ид><Номер>{doc.get('Номер', '')}</Номер><Дата>2026-12-01</Дата>"
-            f"<ХозОперация>Заказ товара</ХозОперация><Роль>Продавец</Роль><Валюта>руб</Валюта><Курс>1</Курс>"
-            f"<Сумма>{doc.get('Сумма', '0')}</Сумма><Контрагенты><Контрагент><Ид>{doc.get('Контрагент', 'client')}</Ид>"
-            f"<Наименование>{doc.get('Контрагент', 'client')}</Наименование>"
-            f"<ПолноеНаименование>{doc.get('Контрагент', 'client')}</ПолноеНаименование><Роль>Покупатель</Роль></Контрагент>"
-            f"</Контрагенты>" + (f"<Товары>{rows}</Товары>" if rows else "") +
-            "<ЗначенияРеквизитов>" + "".join(
-                f"<ЗначениеРеквизита><Наименование>{escape(k)}</Наименование><Значение>{escape(str(v))}</Значение>"
-                f"</ЗначениеРеквизита>" for k, v in requisites.items()) + "</ЗначенияРеквизитов></Документ>")
+    [(product Ид, quantity, price)] and the requisites by name («Номер по 1С», «Проведен», …); a payment or
+    shipment of its own has `ХозОперация`, `Дата` and `Основание` (the order), and an order may carry them as
+    `Подчиненные` (2.10 ПодчиненныеДокументы; the file is then 2.10)."""
+    version = "2.10" if any(doc.get("Подчиненные") for doc in documents) else "2.08"
+    body = [f'<?xml version="1.0" encoding="{encoding}"?>', _root(version)]
+    body.extend(_answer_document(doc) for doc in documents)
     body.append("</КоммерческаяИнформация>")
     return "\n".join(body).encode(encoding)
 
