@@ -21,7 +21,9 @@ def main() -> int:
     else:  # the whole suite: in parallel on every core, then what takes the database away, alone
         workers = os.environ.get("AMOERP_TEST_WORKERS") or str(max(2, os.cpu_count() or 2))
         # The slowest tests are listed at the end of each part: the suite must stay under 20 minutes on 2 cores.
-        tests = [(*pytest, "-n", workers, "--dist", "loadfile", "-m", "not exclusive", "--durations=15"),
+        # Files go to the workers as collected (tests/conftest.py puts the `long` ones first), not by test count.
+        tests = [(*pytest, "-n", workers, "--dist", "loadfile", "--no-loadscope-reorder", "-m", "not exclusive",
+                  "--durations=15"),
                  (*pytest, "-m", "exclusive", "--durations=5")]
     steps = [
         (os.path.join(VENV_BIN, "ruff"), "check", "."),

@@ -68,6 +68,7 @@ def served_demo(command: str, tmp_path: Path, *, ready: str = "Ctrl-C stops ever
 
 
 @pytest.mark.sandbox
+@pytest.mark.long
 def test_demo_serves_with_the_queue_worker(tmp_path):
     with served_demo("demo", tmp_path, ready="amoerp demo is running") as (port, db_file, output):
         # The demo's pilot day: managers saving carts at once on one SQLite file, the worker writing meanwhile.

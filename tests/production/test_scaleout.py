@@ -30,7 +30,7 @@ from tests.production.test_health_metrics import TOKEN, free_port, scrape, wait_
 from tests.production.webhook_storm import amocrm_storm, moysklad_backend, moysklad_storm
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.postgres, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.sandbox, pytest.mark.long, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

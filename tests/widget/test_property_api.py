@@ -29,7 +29,7 @@ from orders.models import Approval, Order, OrderLine, Reservation
 from tests.orders import factories as f
 from tests.widget.conftest import APPROVER, MANAGER, create_deals
 
-pytestmark = [pytest.mark.postgres, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.sandbox, pytest.mark.long, pytest.mark.django_db(transaction=True)]
 
 IN_PROCESS_CASES = 9_800  # + HTTP_CASES: 10,000 cases in all
 HTTP_CASES = 200
