@@ -37,3 +37,17 @@ def next_grant(grants: list[float], now: float, limit: int, period: float, weigh
     if len(grants) > limit - weight:
         start = max(start, grants[-(limit - weight + 1)] + period)
     return start, (grants + [start] * weight)[-limit:]
+
+
+def settle(grants: list[float], granted_at: float, free_at: float, period: float) -> list[float]:
+    """The window once the answer to the request granted at `granted_at` is in: the server counted it on arrival,
+    which came before the answer, so its slot is held until `free_at` (the answer's time + the server's window + a
+    margin) instead of `period` after the grant — shorter when the answer came fast, longer when it came late. The
+    entry becomes `free_at − period` (next_grant adds the period back); the window stays sorted. An entry already
+    pushed out of the window is left alone."""
+    if granted_at not in grants:
+        return grants
+    settled = list(grants)
+    settled[settled.index(granted_at)] = free_at - period
+    return sorted(settled)
+

@@ -95,7 +95,8 @@ class AmoCrmClient:
                 tokens = self._refresh(tokens.access_token)
                 refreshed = True
             # The first request of a deferrable delivery does not queue behind a spent budget (see ratelimit).
-            self.stats.waited_seconds += self.limiter.acquire(None if self.stats.requests else max_wait())
+            grant = self.limiter.take(None if self.stats.requests else max_wait())
+            self.stats.waited_seconds += grant.waited
             self.stats.requests += 1
             request_headers = {"Authorization": f"Bearer {tokens.access_token}", **(headers or {})}
             if body is not None:
@@ -104,6 +105,7 @@ class AmoCrmClient:
                 response = self.session.request(method, url, params=params, data=body if body is not None else data,
                                                 headers=request_headers)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.limiter.settle(grant)  # if it arrived at all, it was before now
                 if write:
                     raise AmbiguousWrite(f"{method} {path}: {type(exc).__name__}; the write may have been "
                                          "applied — re-read before trying again") from exc
@@ -112,6 +114,7 @@ class AmoCrmClient:
                     raise RetryableError(f"GET {path}: {type(exc).__name__}") from exc
                 time.sleep(0.2 * failures)
                 continue
+            self.limiter.settle(grant)  # it was counted on arrival, before its answer: hold the slot from now
             status = response.status_code
             if status == 429:
                 self.stats.http_429 += 1

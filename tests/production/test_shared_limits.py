@@ -99,3 +99,31 @@ def test_a_limiter_told_not_to_wait_long_refuses_and_reserves_nothing(kind, requ
     with pytest.raises(BudgetSpent) as second:
         limiter.acquire(max_wait=0.5)
     assert 4.0 < second.value.retry_after <= first.value.retry_after <= 5.0  # no grant was queued by the first
+
+
+@pytest.mark.parametrize("kind", ["local", "postgres", "redis"])
+def test_a_settled_slot_is_held_from_the_answer_not_from_the_grant(kind, request):
+    """amoCRM counts a request on arrival, which is before its answer: once the answer is in, the slot is held until
+    the answer's time + the window (+ a small margin) — sooner than `period` after the grant when the answer came
+    fast, later when it came late."""
+    from integration.amocrm.ratelimit import SETTLE_MARGIN, DatabaseLimiter, LocalLimiter, RedisLimiter
+    from integration.errors import BudgetSpent
+
+    def make(name: str, **window):
+        backend = Backend.objects.create(name=f"amo-{kind}-{name}", kind=Backend.Kind.AMOCRM,
+                                         base_url="https://x.amocrm.ru/")
+        return {"local": lambda: LocalLimiter(**window),
+                "postgres": lambda: DatabaseLimiter(backend, **window),
+                "redis": lambda: RedisLimiter(backend, request.getfixturevalue("redis_url"), **window)}[kind]()
+
+    fast = make("fast", limit=1, period=5.0, window=0.3)  # unsettled, a slot would be held 5 s
+    fast.settle(fast.take())
+    assert 0.25 <= fast.acquire(max_wait=1.0) <= 0.3 + SETTLE_MARGIN
+
+    late = make("late", limit=1, period=0.1, window=0.5)  # unsettled, a slot would be free 0.1 s after its grant
+    grant = late.take()
+    time.sleep(0.2)  # the answer took 0.2 s: the request may have arrived just now
+    late.settle(grant)
+    with pytest.raises(BudgetSpent) as spent:
+        late.acquire(max_wait=0.0)
+    assert 0.45 <= spent.value.retry_after <= 0.5 + SETTLE_MARGIN
