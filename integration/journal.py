@@ -149,10 +149,14 @@ def buffered() -> Iterator[list[JournalEntry]]:
         _flush(entries)
 
 
-def flush_buffer() -> None:
+def flush_buffer() -> int:
+    """Write the entries buffered so far; returns how many there were."""
     entries = _buffer.get()
-    if entries:
-        _flush(entries)
+    if not entries:
+        return 0
+    count = len(entries)
+    _flush(entries)
+    return count
 
 
 def _flush(entries: list[JournalEntry]) -> None:

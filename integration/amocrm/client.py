@@ -16,7 +16,7 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -27,8 +27,8 @@ from django.utils.translation import gettext as _
 from integration.amocrm import tokens as token_store
 from integration.amocrm.alerts import suspend_backend
 from integration.amocrm.errors import AmbiguousWrite, ApiError, RateLimited, ValidationFailed
-from integration.amocrm.ratelimit import Limiter, limiter_for
-from integration.errors import BackendPaused, RetryableError
+from integration.amocrm.ratelimit import Grant, Limiter, limiter_for
+from integration.errors import BackendPaused, BudgetSpent, RetryableError
 from integration.http import build_session, refuse_foreign, same_origin
 from integration.models import Backend
 from integration.ratelimit import max_wait
@@ -40,6 +40,7 @@ DRIVE_URL_TTL = 3600.0
 MAX_BATCH = 250
 DEFAULT_BATCH = 50  # amoCRM recommends ≤ 50 entities per write
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WhileWaiting = Callable[[float], bool]
 
 
 @dataclass
@@ -78,7 +79,11 @@ class AmoCrmClient:
         return self.backend.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                data: bytes | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+                data: bytes | None = None, headers: dict[str, str] | None = None,
+                while_waiting: WhileWaiting | None = None) -> requests.Response:
+        """One request through the account's budget. `while_waiting(seconds)`: called instead of sleeping when the
+        budget makes the request wait — it does some other work (shorter than `seconds`) and returns True, or
+        returns False and the request waits for its turn."""
         method = method.upper()
         write = method in WRITE_METHODS
         url = self.url(path)
@@ -95,7 +100,7 @@ class AmoCrmClient:
                 tokens = self._refresh(tokens.access_token)
                 refreshed = True
             # The first request of a deferrable delivery does not queue behind a spent budget (see ratelimit).
-            grant = self.limiter.take(None if self.stats.requests else max_wait())
+            grant = self._take(None if self.stats.requests else max_wait(), while_waiting)
             self.stats.waited_seconds += grant.waited
             self.stats.requests += 1
             request_headers = {"Authorization": f"Bearer {tokens.access_token}", **(headers or {})}
@@ -155,6 +160,16 @@ class AmoCrmClient:
                 raise _client_error(response)
             return response
 
+    def _take(self, limit: float | None, while_waiting: WhileWaiting | None) -> Grant:
+        while while_waiting is not None:
+            try:
+                return self.limiter.take(0.0)
+            except BudgetSpent as spent:
+                wait = float(spent.retry_after or 0.0)
+                if (limit is not None and wait > limit) or not while_waiting(wait):
+                    break
+        return self.limiter.take(limit)
+
     def _refresh(self, stale_access_token: str) -> token_store.Tokens:
         self.stats.refreshes += 1
         return token_store.refresh_access_token(self.backend, stale_access_token, session=self.session)
@@ -186,8 +201,9 @@ class AmoCrmClient:
 
     # --- batch writes ------------------------------------------------------------------------------
     def write_batch(self, method: str, path: str, items: list[dict[str, Any]], key: str, *,
-                    batch_size: int | None = None) -> BatchResult:
+                    batch_size: int | None = None, while_waiting: WhileWaiting | None = None) -> BatchResult:
         """POST/PATCH `items` in chunks; each item carries a unique `request_id` (set here when missing).
+        `while_waiting`: as for request().
 
         A 400 with validation-errors applies nothing: the rejected items are reported and the rest of the
         chunk is sent again. Answers are mapped back by request_id.
@@ -201,7 +217,7 @@ class AmoCrmClient:
             pending = prepared[start:start + size]
             while pending:
                 try:
-                    response = self.request(method, path, json=pending)
+                    response = self.request(method, path, json=pending, while_waiting=while_waiting)
                 except ValidationFailed as exc:
                     ids = {str(item["request_id"]) for item in pending}
                     bad = {rid: errs for rid, errs in exc.errors.items() if rid in ids}

@@ -139,6 +139,31 @@ def test_an_interrupted_run_is_recovered_without_duplicates(sandbox):
     assert stats(sandbox)["elements"] == 3
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_run_stopped_while_the_next_batches_are_prepared_leaves_every_sent_element_bound(sandbox):
+    """While the budget makes a batch wait, the next ones are prepared (integration.amocrm.catalog_push): a run
+    stopped there has bound every element amoCRM answered for, and the next run creates each missing one once."""
+    from tests.amocrm.conftest import connect_backend
+
+    backend = connect_backend(sandbox, catalog_batch_size=2, catalog_scope="all", rate_limit=2)
+    store = f.warehouse("Склад")
+    for i in range(24):
+        f.stock(f.product(f"S-{i}"), store, on_hand=str(i))
+
+    def stop_once_a_batch_is_bound(done, total):
+        # Called as each chunk is prepared; after the first batch the chunks are prepared while a batch waits.
+        if Binding.objects.filter(backend=backend).exists():
+            raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        push_catalog(backend, progress=stop_once_a_batch_is_bound)
+    created = stats(sandbox)["counters"]["elements_created"]
+    assert created == Binding.objects.filter(backend=backend).count() < 24
+    run = push_catalog(backend)
+    assert (run.status, run.created, run.unchanged) == ("succeeded", 24 - created, created)
+    assert stats(sandbox)["elements"] == 24 and Binding.objects.filter(backend=backend).count() == 24
+
+
 def test_scope_by_erp_ids_articles_and_local_ids(sandbox, backend, assortment):
     # ERP ids and articles are text; a local id is a JSON number (a digit text is an article, never an id).
     backend.settings.update(catalog_scope="chosen", catalog_products=["erp-0", "CAB-1", str(assortment[2].pk)])
