@@ -205,6 +205,7 @@ class CatalogPusher:
         self.backend, self.run, self.full, self.dry_run = backend, run, full, dry_run
         size = batch_size or backend.settings.get("catalog_batch_size")
         self.client = client or AmoCrmClient(backend, batch_size=size)
+        self.client.settle_with_next_grant = True  # request after request: one trip to the shared window each
         self.batch_size = min(int(size or self.client.batch_size), MAX_BATCH)
         self.content_type = ContentType.objects.get_for_model(Product)
         self.creates: list[_Pending] = []

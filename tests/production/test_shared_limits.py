@@ -106,7 +106,13 @@ def test_a_settled_slot_is_held_from_the_answer_not_from_the_grant(kind, request
     """amoCRM counts a request on arrival, which is before its answer: once the answer is in, the slot is held until
     the answer's time + the window (+ a small margin) — sooner than `period` after the grant when the answer came
     fast, later when it came late."""
-    from integration.amocrm.ratelimit import SETTLE_MARGIN, DatabaseLimiter, LocalLimiter, RedisLimiter
+    from integration.amocrm.ratelimit import (
+        SETTLE_MARGIN,
+        Answered,
+        DatabaseLimiter,
+        LocalLimiter,
+        RedisLimiter,
+    )
     from integration.errors import BudgetSpent
 
     def make(name: str, **window):
@@ -127,3 +133,12 @@ def test_a_settled_slot_is_held_from_the_answer_not_from_the_grant(kind, request
     with pytest.raises(BudgetSpent) as spent:
         late.acquire(max_wait=0.0)
     assert 0.45 <= spent.value.retry_after <= 0.5 + SETTLE_MARGIN
+
+    # A client sending request after request hands its last answer over with its next take(): settled even when
+    # that take is refused.
+    handed = make("handed", limit=1, period=5.0, window=0.3)
+    grant = handed.take()
+    with pytest.raises(BudgetSpent) as spent:
+        handed.take(0.0, Answered(grant, ago=0.1))
+    assert 0.15 <= spent.value.retry_after <= 0.2 + SETTLE_MARGIN + 0.001
+    assert 0.1 <= handed.acquire(max_wait=1.0) <= 0.2 + SETTLE_MARGIN
