@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from .models import Backend, Binding
@@ -107,3 +107,28 @@ def is_stale_or_unchanged(binding: Binding | None, remote_updated_at: datetime |
         if remote_updated_at < binding.remote_updated_at:
             return True
     return bool(content_hash) and content_hash == binding.content_hash
+
+
+def store_versions(backend: Backend, content_type: ContentType, versions: list[tuple[int, str, datetime | None]],
+                   synced_at: datetime) -> int:
+    """Record what was just written for each bound object — (object id, content hash, remote updated_at) — in one
+    statement; returns the number of bindings updated. On PostgreSQL the values go as three array parameters:
+    bulk_update's CASE WHEN with three placeholders a row cost the catalog push 80 ms of CPU a batch of 250."""
+    if not versions:
+        return 0
+    if connection.vendor != "postgresql":
+        by_object = {object_id: (content_hash, remote) for object_id, content_hash, remote in versions}
+        bindings = list(Binding.objects.filter(backend=backend, content_type=content_type, object_id__in=by_object))
+        for binding in bindings:
+            binding.content_hash, binding.remote_updated_at = by_object[binding.object_id]
+            binding.synced_at = synced_at
+        return Binding.objects.bulk_update(bindings, ["content_hash", "remote_updated_at", "synced_at"])
+    ids, hashes, remotes = (list(column) for column in zip(*versions, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(Binding._meta.db_table)} AS b"
+            " SET content_hash = v.content_hash, remote_updated_at = v.remote_updated_at, synced_at = %s"
+            " FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[]) AS v(object_id, content_hash, remote_updated_at)"
+            " WHERE b.backend_id = %s AND b.content_type_id = %s AND b.object_id = v.object_id",
+            [synced_at, ids, hashes, remotes, backend.pk, content_type.pk])
+        return cursor.rowcount

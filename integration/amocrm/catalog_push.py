@@ -34,7 +34,7 @@ from integration import journal, syncs
 from integration.amocrm import mappers as m
 from integration.amocrm.client import MAX_BATCH, AmoCrmClient, BatchResult, WhileWaiting
 from integration.amocrm.errors import AmbiguousWrite
-from integration.bindings import compute_hash
+from integration.bindings import compute_hash, store_versions
 from integration.bulk import copy_insert
 from integration.errors import PermanentError
 from integration.models import Backend, Binding, SyncRun
@@ -392,13 +392,8 @@ class CatalogPusher:
             copy_insert(Binding, rows)  # COPY: bulk_create's client-side binding took 12 ms of 250 rows, COPY 4 ms
             self.run.add(created=len(rows))
         else:
-            existing = {b.object_id: b for b in Binding.objects.filter(
-                backend=self.backend, content_type=self.content_type, object_id__in=[r.object_id for r in rows])}
-            for row in rows:
-                binding = existing[row.object_id]
-                binding.content_hash, binding.remote_updated_at, binding.synced_at = (
-                    row.content_hash, row.remote_updated_at, row.synced_at)
-            Binding.objects.bulk_update(list(existing.values()), ["content_hash", "remote_updated_at", "synced_at"])
+            store_versions(self.backend, self.content_type,
+                           [(row.object_id, row.content_hash, row.remote_updated_at) for row in rows], now)
             self.run.add(updated=len(rows))
             # Elements deleted in amoCRM: forget them, the next run creates them again.
             gone = [int(rid) for rid, errs in result.rejected.items()

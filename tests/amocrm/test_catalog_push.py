@@ -64,6 +64,7 @@ def test_second_push_sends_only_changed_elements(sandbox, backend, assortment):
     assert (run.created, run.updated, run.unchanged) == (0, 1, 2)
     assert values_by_code(by_sku(sandbox)["CAB-1"]["custom_fields_values"])["PRICE"] == ["200"]
     assert stats(sandbox)["elements"] == 3
+    assert push_catalog(backend).unchanged == 3  # the update's hash was stored on the binding
 
 
 def test_lost_answer_is_reconciled_without_duplicates(sandbox, backend, assortment):
