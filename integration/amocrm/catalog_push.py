@@ -35,7 +35,7 @@ from integration.amocrm import mappers as m
 from integration.amocrm.client import MAX_BATCH, AmoCrmClient, BatchResult, WhileWaiting
 from integration.amocrm.errors import AmbiguousWrite
 from integration.bindings import compute_hash, store_versions
-from integration.bulk import copy_insert
+from integration.bulk import copy_rows
 from integration.errors import PermanentError
 from integration.models import Backend, Binding, SyncRun
 from integration.syncruns import sync_run
@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 SCOPES = ("active", "all", "groups", "chosen")
 LOOKAHEAD = 8  # batches prepared ahead, while the account's budget makes a request wait
 JOURNAL_EVERY = 20  # batches sent with no wait to write the journal in: write it anyway
+BINDING_COLUMNS = ("backend_id", "content_type_id", "object_id", "external_id", "remote_version", "remote_updated_at",
+                   "content_hash", "synced_at")
 # What element_payload() and the diff's label read of a product (its other columns cost CPU to load).
 PRODUCT_FIELDS = ("erp_id", "article", "name", "description", "kind", "vat_rate", "unit__name", "unit__short_name")
 DIFF_MODEL = "amocrm.CatalogElement"
@@ -380,20 +382,22 @@ class CatalogPusher:
 
     def _bind(self, batch: list[_Pending], result: BatchResult, create: bool) -> None:
         now = timezone.now()
-        rows = []
+        rows = []  # (object id, element id, content hash, remote updated_at)
         for pending in batch:
             answer = result.applied.get(str(pending.product_id))
             if answer is None:
                 continue
-            rows.append(Binding(backend=self.backend, content_type=self.content_type, object_id=pending.product_id,
-                                external_id=str(answer.get("id") or pending.element_id), content_hash=pending.content_hash,
-                                remote_updated_at=m.timestamp(answer.get("updated_at")), synced_at=now))
+            rows.append((pending.product_id, str(answer.get("id") or pending.element_id), pending.content_hash,
+                         m.timestamp(answer.get("updated_at"))))
         if create:
-            copy_insert(Binding, rows)  # COPY: bulk_create's client-side binding took 12 ms of 250 rows, COPY 4 ms
+            # COPY of plain rows: bulk_create's client-side binding took 12 ms of CPU for 250 rows, this ~2 ms.
+            copy_rows(Binding, [*BINDING_COLUMNS], [
+                (self.backend.pk, self.content_type.pk, object_id, external_id, "", remote, content_hash, now)
+                for object_id, external_id, content_hash, remote in rows])
             self.run.add(created=len(rows))
         else:
             store_versions(self.backend, self.content_type,
-                           [(row.object_id, row.content_hash, row.remote_updated_at) for row in rows], now)
+                           [(object_id, content_hash, remote) for object_id, _, content_hash, remote in rows], now)
             self.run.add(updated=len(rows))
             # Elements deleted in amoCRM: forget them, the next run creates them again.
             gone = [int(rid) for rid, errs in result.rejected.items()
