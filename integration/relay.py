@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -245,42 +244,33 @@ def _handle(event: OutboxEvent) -> _Result:
         return _Result(event, Outcome.RETRY, started, timezone.now(), error=f"{type(exc).__name__}: {exc}")
 
 
-def _outcome(r: _Result, now: datetime, worker: str) -> tuple[OutboxEvent, OutboxAttempt | None]:
-    """The event as this attempt leaves it (a copy: the caller's object changes only once the outcome is saved)
+def _outcome(r: _Result, now: datetime, worker: str) -> tuple[dict, OutboxAttempt | None]:
+    """The OUTCOME_FIELDS of the event as this attempt leaves it (applied to the caller's object only once saved)
     and the attempt row to add (none for a deferral, which sent nothing)."""
-    event = copy.copy(r.event)
+    event = r.event
     outcome = r.outcome
+    values = {"status": event.status, "delivered_at": event.delivered_at, "result": event.result,
+              "last_error": event.last_error, "attempts": event.attempts, "next_attempt_at": event.next_attempt_at,
+              "lease_owner": "", "lease_expires_at": None, "updated_at": now}
     if outcome == Outcome.DELIVERED:
-        event.status = Status.DELIVERED
-        event.delivered_at = r.finished_at
-        event.result = r.result
-        event.last_error = ""
+        values.update(status=Status.DELIVERED, delivered_at=r.finished_at, result=r.result, last_error="")
     elif outcome == DEFERRED:
-        event.status = Status.PENDING
-        event.attempts = max(0, event.attempts - 1)
-        event.next_attempt_at = now + timedelta(seconds=r.retry_after or 0)
-    elif outcome == Outcome.PAUSED:
-        event.status = Status.PENDING
-        event.attempts = max(0, event.attempts - 1)  # held, not failed
-        event.next_attempt_at = now + timedelta(seconds=5)
-        event.last_error = r.error
+        values.update(status=Status.PENDING, attempts=max(0, event.attempts - 1),
+                      next_attempt_at=now + timedelta(seconds=r.retry_after or 0))
+    elif outcome == Outcome.PAUSED:  # held, not failed
+        values.update(status=Status.PENDING, attempts=max(0, event.attempts - 1),
+                      next_attempt_at=now + timedelta(seconds=5), last_error=r.error)
     elif outcome == Outcome.RETRY and event.attempts < event.max_attempts:
-        event.status = Status.PENDING
         delay = r.retry_after if r.retry_after is not None else backoff_seconds(event.attempts)
-        event.next_attempt_at = now + timedelta(seconds=delay)
-        event.last_error = r.error
+        values.update(status=Status.PENDING, next_attempt_at=now + timedelta(seconds=delay), last_error=r.error)
     else:
         outcome = Outcome.DEAD
-        event.status = Status.DEAD
-        event.last_error = r.error
-    event.lease_owner = ""
-    event.lease_expires_at = None
-    event.updated_at = now
+        values.update(status=Status.DEAD, last_error=r.error)
     if outcome == DEFERRED:
-        return event, None
-    return event, OutboxAttempt(
+        return values, None
+    return values, OutboxAttempt(
         event_id=event.pk,
-        number=event.attempts,
+        number=values["attempts"],
         worker=worker,
         started_at=r.started_at,
         finished_at=r.finished_at,
@@ -297,13 +287,13 @@ def _record(worker: str, results: list[_Result]) -> None:
     now = timezone.now()
     outcomes = [_outcome(r, now, worker) for r in results]
     with transaction.atomic():
-        owned = _save_outcomes(worker, [event for event, _attempt in outcomes], now)
-        copy_insert(OutboxAttempt, [attempt for event, attempt in outcomes if attempt is not None and event.pk in owned])
-    for r, (event, _attempt) in zip(results, outcomes, strict=True):
-        if event.pk in owned:
-            r.event.__dict__.update({name: getattr(event, name) for name in OUTCOME_FIELDS})
+        owned = _save_outcomes(worker, [(r.event, values) for r, (values, _attempt) in zip(results, outcomes, strict=True)], now)
+        copy_insert(OutboxAttempt, [attempt for _values, attempt in outcomes if attempt is not None and attempt.event_id in owned])
+    for r, (values, _attempt) in zip(results, outcomes, strict=True):
+        if r.event.pk in owned:
+            r.event.__dict__.update(values)
         else:
-            logger.warning("outbox: lease of event %s lost by %s; outcome %s not recorded", event.pk, worker, r.outcome)
+            logger.warning("outbox: lease of event %s lost by %s; outcome %s not recorded", r.event.pk, worker, r.outcome)
     _outages.saw({r.event.backend_id for r in results if r.outcome == Outcome.RETRY and r.error.startswith(AWAY)})
     answered = _outages.due({r.event.backend_id for r in results if r.outcome == Outcome.DELIVERED and r.event.pk in owned})
     if answered:
@@ -366,7 +356,7 @@ def release_outage_retries(backend_ids: set[int]) -> int:
 OUTCOME_FIELDS = ["status", "delivered_at", "result", "last_error", "attempts", "next_attempt_at", "lease_owner", "lease_expires_at", "updated_at"]
 
 
-def _save_outcomes(worker: str, events: list[OutboxEvent], now: datetime) -> set[int]:
+def _save_outcomes(worker: str, outcomes: list[tuple[OutboxEvent, dict]], now: datetime) -> set[int]:
     """Save the outcomes of the events `worker` still leases; returns their ids. On PostgreSQL one UPDATE … FROM
     (VALUES …) … RETURNING (bulk_update's CASE per field is 100× slower), whose row locks and lease condition
     replace a SELECT … FOR UPDATE of the same rows: a claimer that took an expired lease over meanwhile holds the
@@ -374,22 +364,27 @@ def _save_outcomes(worker: str, events: list[OutboxEvent], now: datetime) -> set
     if connection.vendor != "postgresql":
         owned = set(
             OutboxEvent.objects.select_for_update()
-            .filter(pk__in=[e.pk for e in events], status=Status.IN_FLIGHT, lease_owner=worker)
+            .filter(pk__in=[event.pk for event, _values in outcomes], status=Status.IN_FLIGHT, lease_owner=worker)
             .values_list("pk", flat=True)
         )
-        OutboxEvent.objects.bulk_update([e for e in events if e.pk in owned], OUTCOME_FIELDS)
+        saved = []
+        for event, values in outcomes:
+            if event.pk in owned:
+                event.__dict__.update(values)
+                saved.append(event)
+        OutboxEvent.objects.bulk_update(saved, OUTCOME_FIELDS)
         return owned
     rows, params = [], []
-    for e in events:
+    for event, v in outcomes:
         rows.append("(%s::bigint, %s, %s::timestamptz, %s::jsonb, %s, %s::int, %s::timestamptz)")
         params += [
-            e.pk,
-            e.status,
-            e.delivered_at,
-            None if e.result is None else json.dumps(e.result, cls=DjangoJSONEncoder),
-            e.last_error,
-            e.attempts,
-            e.next_attempt_at,
+            event.pk,
+            v["status"],
+            v["delivered_at"],
+            None if v["result"] is None else json.dumps(v["result"], cls=DjangoJSONEncoder),
+            v["last_error"],
+            v["attempts"],
+            v["next_attempt_at"],
         ]
     table = OutboxEvent._meta.db_table
     sql = (
