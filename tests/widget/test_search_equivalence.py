@@ -224,6 +224,18 @@ def test_the_one_query_search_answers_exactly_as_the_first_version_on_random_pag
     assert nonempty > 150 and kits > 20 and stale > 20  # the random pages did cover the cases
 
 
+@pytest.mark.parametrize("window", [0, 3, 40])
+def test_both_ways_of_finding_a_page_answer_the_same(catalog, monkeypatch, window):
+    """page_rows reads a page from the first SCAN_WINDOW products by article when they hold enough matches, else
+    from every match: a short window makes the first way come back short (or succeed) on this small catalog."""
+    from integration.widget import page_rows
+
+    monkeypatch.setattr(page_rows, "SCAN_WINDOW", window)
+    rng = random.Random(31 + window)
+    for query in _queries(catalog, rng, 80):
+        assert _without_queue_flag(search_products(query)) == reference_search(query), query
+
+
 def test_figures_stay_equal_as_reservations_are_made_confirmed_and_released(catalog):
     rng = random.Random(7)
     held = list(Reservation.objects.exclude(status=Reservation.Status.RELEASED))
