@@ -2,6 +2,12 @@
 
 Verification follows the official SDK (signature, audience = scheme://host of our redirect_uri, time window)
 plus our own hardening: the account must be an active amoCRM backend and `client_uuid` must be its client_id.
+
+What verifying needs of the account's backend (its id, secret, client id, audience) can be kept per process for
+KEY_TTL seconds (`remembered_key=True`): the widget's every request verifies a token, and reading and decrypting
+the backend was a query and a fifth of a search request's Python time. The caller then confirms that the backend
+is still active in a statement it makes anyway (integration.widget.auth: with the token's jti). A token that
+fails with a kept key is checked again with a fresh one (the secret may have just been changed).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from urllib.parse import urlsplit
 
 import jwt
@@ -16,23 +23,42 @@ from django.db.models import Q
 
 from integration.amocrm.errors import InvalidWidgetToken
 from integration.models import Backend
+from integration.remembered import forget, remembered
 
 __all__ = ["InvalidWidgetToken", "WidgetIdentity", "audience_for", "mint_widget_token", "verify_widget_token"]
 
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
 DEFAULT_LIFETIME = 1800  # amoCRM issues 30-minute tokens
+KEY_TTL = 30.0  # seconds a process keeps an account's verification key (secret, client id, audience)
+KEY = "widget-token-key"
+AGAIN_WITH_FRESH_KEY = {"bad_signature", "wrong_audience", "wrong_client"}
 
 
 @dataclass(frozen=True)
 class WidgetIdentity:
-    backend: Backend
+    backend_id: int
     account_id: int
     user_id: int
     jti: str
     expires_at: datetime
     is_admin: bool
     subdomain: str
+
+    @cached_property
+    def backend(self) -> Backend:
+        """The account's backend, read when first asked for (the search needs only its id)."""
+        return Backend.objects.get(pk=self.backend_id)
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    """What verifying a token of one account needs of its backend."""
+
+    backend_id: int
+    secret: str
+    client_id: str
+    audience: str
 
 
 def audience_for(backend: Backend) -> str:
@@ -58,27 +84,26 @@ def _find_backend(account_id) -> Backend:
     raise InvalidWidgetToken("unknown_account", f"no active amoCRM backend for account {account_id}")
 
 
-def verify_widget_token(token: str) -> WidgetIdentity:
-    """Verify an X-Auth-Token and return who is calling; raises InvalidWidgetToken(reason)."""
-    if not token:
-        raise InvalidWidgetToken("missing", "no X-Auth-Token header")
-    try:
-        unverified = jwt.decode(token, options={"verify_signature": False})
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise InvalidWidgetToken("malformed", str(exc)) from exc
-    if header.get("alg") != ALGORITHM:
-        raise InvalidWidgetToken("bad_algorithm", f"expected {ALGORITHM}, got {header.get('alg')}")
-    backend = _find_backend(unverified.get("account_id"))
+def _read_key(account_id) -> VerificationKey:
+    backend = _find_backend(account_id)
     secret = backend.credentials.get("client_secret") or ""
     if not secret:
         raise InvalidWidgetToken("misconfigured", f"backend {backend.name} has no client_secret")
+    return VerificationKey(backend.pk, secret, str(backend.credentials.get("client_id") or ""), audience_for(backend))
+
+
+def forget_keys() -> None:
+    """Drop the verification keys this process keeps (a kept one named a backend found inactive or gone)."""
+    forget(KEY)
+
+
+def _claims(token: str, key: VerificationKey) -> dict:
     try:
         claims = jwt.decode(
             token,
-            secret,
+            key.secret,
             algorithms=[ALGORITHM],
-            audience=audience_for(backend),
+            audience=key.audience,
             leeway=LEEWAY_SECONDS,
             options={"require": ["exp", "iat", "nbf", "aud", "account_id", "user_id"]},
         )
@@ -94,16 +119,44 @@ def verify_widget_token(token: str) -> WidgetIdentity:
         raise InvalidWidgetToken("missing_claim", str(exc)) from exc
     except jwt.PyJWTError as exc:
         raise InvalidWidgetToken("invalid", str(exc)) from exc
-    client_id = backend.credentials.get("client_id")
-    if client_id and claims.get("client_uuid") != client_id:
+    if key.client_id and claims.get("client_uuid") != key.client_id:
         raise InvalidWidgetToken("wrong_client", "client_uuid does not match the integration's client_id")
+    return claims
+
+
+def verify_widget_token(token: str, *, remembered_key: bool = False) -> WidgetIdentity:
+    """Verify an X-Auth-Token and return who is calling; raises InvalidWidgetToken(reason). `remembered_key`:
+    the account's key may come from this process's memory — the caller must then confirm that identity.backend_id
+    is still an active backend (and call forget_keys, then verify again without, when it is not)."""
+    if not token:
+        raise InvalidWidgetToken("missing", "no X-Auth-Token header")
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidWidgetToken("malformed", str(exc)) from exc
+    if header.get("alg") != ALGORITHM:
+        raise InvalidWidgetToken("bad_algorithm", f"expected {ALGORITHM}, got {header.get('alg')}")
+    account = unverified.get("account_id")
+    if not remembered_key:
+        key = _read_key(account)
+        claims = _claims(token, key)
+    else:
+        key = remembered((KEY, str(account)), lambda: _read_key(account), ttl=KEY_TTL)
+        try:
+            claims = _claims(token, key)
+        except InvalidWidgetToken as exc:
+            if exc.reason not in AGAIN_WITH_FRESH_KEY:
+                raise
+            key = remembered((KEY, str(account)), lambda: _read_key(account), ttl=KEY_TTL, again=True)
+            claims = _claims(token, key)
     try:
         user_id = int(claims["user_id"])
         account_id = int(claims["account_id"])
     except (TypeError, ValueError) as exc:
         raise InvalidWidgetToken("invalid", "account_id and user_id must be integers") from exc
     return WidgetIdentity(
-        backend=backend,
+        backend_id=key.backend_id,
         account_id=account_id,
         user_id=user_id,
         jti=str(claims.get("jti") or ""),

@@ -15,7 +15,13 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from integration.amocrm.widget_token import InvalidWidgetToken, WidgetIdentity, verify_widget_token
+from integration.amocrm.widget_token import (
+    InvalidWidgetToken,
+    WidgetIdentity,
+    forget_keys,
+    verify_widget_token,
+)
+from integration.models import Backend
 from integration.widget.approvers import may_approve
 from integration.widget.models import UsedToken
 from orders.types import Actor
@@ -60,26 +66,36 @@ def single_use() -> bool:
     return bool(settings.AMOERP_WIDGET["TOKEN_SINGLE_USE"])
 
 
-def remember_jti(identity: WidgetIdentity) -> None:
-    """Accept each token id once; raises AuthenticationFailed for a missing or replayed jti. With single use
-    off (amoCRM does not document whether it sends a token once), a token is good until it expires."""
+def remember_jti(identity: WidgetIdentity) -> bool:
+    """Accept each token id once; raises AuthenticationFailed for a missing or replayed jti. False (and nothing
+    remembered) when identity.backend_id is no longer an active backend: the token was verified with a key kept
+    per process, and this statement is what confirms it. With single use off (amoCRM does not document whether it
+    sends a token once), a token is good until it expires."""
     global _last_purge
     if not single_use():
-        return
+        return True
     if not identity.jti:
         raise AuthenticationFailed(_("The token has no id (jti)."), code="missing_jti")
-    # One round trip, and no broken transaction on a replay: the row comes back only when it is new.
+    # One round trip, and no broken transaction on a replay: the row comes back only when it is new, and is
+    # written only while the backend is active.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {UsedToken._meta.db_table} (jti, account_id, user_id, expires_at, used_at) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (jti) DO NOTHING RETURNING id",
-            [identity.jti, identity.account_id, identity.user_id, identity.expires_at, timezone.now()],
+            f"WITH live AS (SELECT b.id FROM {Backend._meta.db_table} b WHERE b.id = %s AND b.active), "
+            f"used AS (INSERT INTO {UsedToken._meta.db_table} (jti, account_id, user_id, expires_at, used_at) "
+            "SELECT %s, %s, %s, %s, %s FROM live ON CONFLICT (jti) DO NOTHING RETURNING id) "
+            "SELECT EXISTS (SELECT 1 FROM live), EXISTS (SELECT 1 FROM used)",
+            [identity.backend_id, identity.jti, identity.account_id, identity.user_id, identity.expires_at,
+             timezone.now()],
         )
-        if cursor.fetchone() is None:
-            raise AuthenticationFailed(REASON_MESSAGES["replayed"], code="replayed")
+        live, used = cursor.fetchone()
+    if not live:
+        return False
+    if not used:
+        raise AuthenticationFailed(REASON_MESSAGES["replayed"], code="replayed")
     if time.monotonic() - _last_purge > PURGE_EVERY_SECONDS:
         _last_purge = time.monotonic()
         UsedToken.objects.filter(expires_at__lt=timezone.now() - KEEP_AFTER_EXPIRY).delete()
+    return True
 
 
 class WidgetTokenAuthentication(BaseAuthentication):
@@ -87,13 +103,22 @@ class WidgetTokenAuthentication(BaseAuthentication):
         token = request.headers.get(HEADER)
         if not token:
             return None
+        # With single use on, remember_jti confirms that the backend is active: its key may be kept per process.
+        identity = self.verify(token, remembered_key=single_use())
+        if not remember_jti(identity):  # the kept key named a backend no longer active: read it again
+            forget_keys()
+            identity = self.verify(token, remembered_key=False)
+            if not remember_jti(identity):
+                raise AuthenticationFailed(REASON_MESSAGES["unknown_account"], code="unknown_account")
+        return WidgetUser(identity), identity
+
+    @staticmethod
+    def verify(token: str, *, remembered_key: bool) -> WidgetIdentity:
         try:
-            identity = verify_widget_token(token)
+            return verify_widget_token(token, remembered_key=remembered_key)
         except InvalidWidgetToken as exc:
             message = REASON_MESSAGES.get(exc.reason, _("The token is invalid."))
             raise AuthenticationFailed(message, code=exc.reason) from exc
-        remember_jti(identity)
-        return WidgetUser(identity), identity
 
     def authenticate_header(self, request):
         return f'{HEADER} realm="amoCRM widget"'

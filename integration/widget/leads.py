@@ -72,8 +72,8 @@ def check_lead(backend: Backend, lead_id: int, *, party: bool = False, fresh: bo
     return checked
 
 
-def known_client(backend: Backend, lead_id: int) -> tuple[bool, int | None]:
-    """What check_lead(backend, lead_id, party=True) answers as the deal's counterparty id, read in one query when
+def known_client(backend_id: int, lead_id: int) -> tuple[bool, int | None]:
+    """What check_lead(backend, lead_id, party=True) (backend: `backend_id`'s) answers as the deal's counterparty id, read in one query when
     our rows decide it: (True, id or None). (False, None) when check_lead must run: the deal is unknown, amoCRM is
     due to be asked again, or the counterparty was merged (its survivor is followed there). The widget search's
     path: the deal check is most of its queries otherwise."""
@@ -88,7 +88,7 @@ def known_client(backend: Backend, lead_id: int) -> tuple[bool, int | None]:
                                      AND b.external_id = %(external)s
             LEFT JOIN {connection.ops.quote_name(Counterparty._meta.db_table)} c
                    ON c.id = COALESCE(o.counterparty_id, w.counterparty_id)""",
-            {"backend": backend.pk, "lead": lead_id, "type": ContentType.objects.get_for_model(Order).pk,
+            {"backend": backend_id, "lead": lead_id, "type": ContentType.objects.get_for_model(Order).pk,
              "external": str(lead_id)},
         )
         known, checked_at, order_id, bound_id, client_id, merged_into = cursor.fetchone()

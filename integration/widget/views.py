@@ -127,7 +127,8 @@ class ProductSearchView(WidgetView):
 
     def client_of(self, lead_id: int) -> int | None:
         """The deal's counterparty id, as self.lead(lead_id, party=True) gives it (one query for a known deal)."""
-        known, client_id = known_client(self.backend, lead_id) if lead_id <= s.MAX_ID else (False, None)
+        identity = self.request.user.identity
+        known, client_id = known_client(identity.backend_id, lead_id) if lead_id <= s.MAX_ID else (False, None)
         if known:
             return client_id
         lead = self.lead(lead_id, party=True)

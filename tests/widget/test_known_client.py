@@ -52,7 +52,7 @@ def test_known_client_answers_as_check_lead_or_leaves_the_deal_to_it():
             bind(amo, Order.objects.create(), str(lead_id))
 
         with CaptureQueriesContext(connection) as queries:
-            known, client_id = known_client(amo, lead_id)
+            known, client_id = known_client(amo.pk, lead_id)
         assert len(queries) == 1
         try:
             checked = check_lead(amo, lead_id, party=True)
