@@ -22,13 +22,13 @@ the same whatever the text, so PostgreSQL's generic plan (chosen after five exec
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+import orjson
 from django.db import connection
 from django.db.models import Count, Min, Q, Sum
 
@@ -180,12 +180,12 @@ def read_page(*, q: str, barcode: bool, counterparty_id: int | None, lead_id: in
             id=pk, article=article, name=name, kind=kind, tracking=tracking, vat_rate=vat_rate,
             unit=_unit(unit_id, okei, short), price=Decimal(price) if price is not None else None,
             packs=[{"id": k, "unit": _unit(u, o, sn), "factor": Decimal(f), "barcode": b}
-                   for k, f, b, u, o, sn in json.loads(packs or "[]")],
-            barcodes=json.loads(barcodes or "[]"),
-            components=[(c, Decimal(qty)) for c, qty in json.loads(components or "[]")],
+                   for k, f, b, u, o, sn in orjson.loads(packs or "[]")],
+            barcodes=orjson.loads(barcodes or "[]"),
+            components=[(c, Decimal(qty)) for c, qty in orjson.loads(components or "[]")],
             stock=[],
         )
-        for product_id, warehouse_id_, on_hand, reserved, expected, at, nulls in json.loads(stock or "[]"):
+        for product_id, warehouse_id_, on_hand, reserved, expected, at, nulls in orjson.loads(stock or "[]"):
             row.stock.append(StockRow(product_id, warehouse_id_, Decimal(on_hand), Decimal(reserved),
                                       Decimal(expected), _when(at)))
             if nulls:
@@ -193,7 +193,7 @@ def read_page(*, q: str, barcode: bool, counterparty_id: int | None, lead_id: in
         row.reservations = [
             {"id": rid, "product_id": p, "warehouse_id": w, "batch_id": b, "quantity": Decimal(qty), "status": st,
              "confirmed_at": _when(at), "order_id": o}
-            for rid, p, w, b, qty, st, at, o in json.loads(reservations or "[]")
+            for rid, p, w, b, qty, st, at, o in orjson.loads(reservations or "[]")
         ]
         rows.append(row)
     code, currency = (fetched[0][9], fetched[0][10]) if fetched else (None, None)

