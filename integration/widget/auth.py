@@ -77,17 +77,25 @@ def remember_jti(identity: WidgetIdentity) -> bool:
     if not identity.jti:
         raise AuthenticationFailed(_("The token has no id (jti)."), code="missing_jti")
     # One round trip, and no broken transaction on a replay: the row comes back only when it is new, and is
-    # written only while the backend is active.
+    # written only while the backend is active. (SQLite, the demo, has no INSERT inside WITH: two statements.)
+    row = [identity.jti, identity.account_id, identity.user_id, identity.expires_at, timezone.now()]
+    insert = f"INSERT INTO {UsedToken._meta.db_table} (jti, account_id, user_id, expires_at, used_at) "
+    live_backend = f"SELECT b.id FROM {Backend._meta.db_table} b WHERE b.id = %s AND b.active"
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH live AS (SELECT b.id FROM {Backend._meta.db_table} b WHERE b.id = %s AND b.active), "
-            f"used AS (INSERT INTO {UsedToken._meta.db_table} (jti, account_id, user_id, expires_at, used_at) "
-            "SELECT %s, %s, %s, %s, %s FROM live ON CONFLICT (jti) DO NOTHING RETURNING id) "
-            "SELECT EXISTS (SELECT 1 FROM live), EXISTS (SELECT 1 FROM used)",
-            [identity.backend_id, identity.jti, identity.account_id, identity.user_id, identity.expires_at,
-             timezone.now()],
-        )
-        live, used = cursor.fetchone()
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH live AS ({live_backend}), used AS ({insert} SELECT %s, %s, %s, %s, %s FROM live "
+                "ON CONFLICT (jti) DO NOTHING RETURNING id) SELECT EXISTS (SELECT 1 FROM live), "
+                "EXISTS (SELECT 1 FROM used)",
+                [identity.backend_id, *row],
+            )
+            live, used = cursor.fetchone()
+        else:
+            cursor.execute(live_backend, [identity.backend_id])
+            live = cursor.fetchone() is not None
+            if live:
+                cursor.execute(f"{insert} VALUES (%s, %s, %s, %s, %s) ON CONFLICT (jti) DO NOTHING RETURNING id", row)
+            used = live and cursor.fetchone() is not None
     if not live:
         return False
     if not used:
