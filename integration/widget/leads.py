@@ -72,26 +72,29 @@ def check_lead(backend: Backend, lead_id: int, *, party: bool = False, fresh: bo
     return checked
 
 
-def known_client(backend_id: int, lead_id: int) -> tuple[bool, int | None]:
-    """What check_lead(backend, lead_id, party=True) (backend: `backend_id`'s) answers as the deal's counterparty id, read in one query when
-    our rows decide it: (True, id or None). (False, None) when check_lead must run: the deal is unknown, amoCRM is
-    due to be asked again, or the counterparty was merged (its survivor is followed there). The widget search's
-    path: the deal check is most of its queries otherwise."""
-    widget_lead, order, binding = (connection.ops.quote_name(m._meta.db_table) for m in (WidgetLead, Order, Binding))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT w.id, w.checked_at, o.id, b.object_id, c.id, c.merged_into_id
+def known_client_sql() -> str:
+    """The one row known_client decides from (placeholders: known_client_params); the widget search runs it inside
+    its page statement (integration.widget.page_rows), so a search for a known deal is one query."""
+    widget_lead, order, binding, client = (connection.ops.quote_name(m._meta.db_table)
+                                           for m in (WidgetLead, Order, Binding, Counterparty))
+    return f"""SELECT w.id AS known, w.checked_at, o.id AS order_id, b.object_id AS bound_id, c.id AS client_id,
+            c.merged_into_id AS merged_into
             FROM (SELECT 1) one
             LEFT JOIN {widget_lead} w ON w.backend_id = %(backend)s AND w.lead_id = %(lead)s
             LEFT JOIN {order} o ON o.lead_id = %(lead)s
             LEFT JOIN {binding} b ON b.backend_id = %(backend)s AND b.content_type_id = %(type)s
                                      AND b.external_id = %(external)s
-            LEFT JOIN {connection.ops.quote_name(Counterparty._meta.db_table)} c
-                   ON c.id = COALESCE(o.counterparty_id, w.counterparty_id)""",
-            {"backend": backend_id, "lead": lead_id, "type": ContentType.objects.get_for_model(Order).pk,
-             "external": str(lead_id)},
-        )
-        known, checked_at, order_id, bound_id, client_id, merged_into = cursor.fetchone()
+            LEFT JOIN {client} c ON c.id = COALESCE(o.counterparty_id, w.counterparty_id)"""
+
+
+def known_client_params(backend_id: int, lead_id: int) -> dict:
+    return {"backend": backend_id, "lead": lead_id, "type": ContentType.objects.get_for_model(Order).pk,
+            "external": str(lead_id)}
+
+
+def known_client_from(row: tuple) -> tuple[bool, int | None]:
+    """known_client's answer from the row of known_client_sql."""
+    known, checked_at, order_id, bound_id, client_id, merged_into = row
     if checked_at is not None and timezone.is_naive(checked_at):  # SQLite (the demo) answers naive UTC
         checked_at = timezone.make_aware(checked_at, UTC)
     if known is None and (order_id is None or bound_id != order_id):
@@ -102,6 +105,16 @@ def known_client(backend_id: int, lead_id: int) -> tuple[bool, int | None]:
     if client_id is None and not recent:
         return False, None
     return True, client_id
+
+
+def known_client(backend_id: int, lead_id: int) -> tuple[bool, int | None]:
+    """What check_lead(backend, lead_id, party=True) answers as the deal's counterparty id (backend: the one of
+    `backend_id`), read in one query when our rows decide it: (True, id or None). (False, None) when check_lead
+    must run: the deal is unknown, amoCRM is due to be asked again, or the counterparty was merged (its survivor is
+    followed there). The widget search's path: the deal check is most of its queries otherwise."""
+    with connection.cursor() as cursor:
+        cursor.execute(known_client_sql(), known_client_params(backend_id, lead_id))
+        return known_client_from(cursor.fetchone())
 
 
 def _ask_crm(backend: Backend, lead_id: int) -> CheckedLead:

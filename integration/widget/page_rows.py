@@ -35,13 +35,15 @@ from django.db.models import Count, Min, Q, Sum
 from catalog.availability import StockRow
 from catalog.models import Barcode, KitComponent, Pack, Price, PriceList, Product, Segment, StockLevel, Unit
 from counterparties.models import Counterparty
+from integration.widget.leads import known_client_params, known_client_sql
 from orders.models import Order, Reservation
 
 ACTIVE_RESERVATIONS = (Reservation.Status.PENDING.value, Reservation.Status.CONFIRMED.value)
 SCAN_WINDOW = 5000  # rows of the article index the scan path reads at most (about 5 ms)
 SELECTIVE_LENGTH = 6  # a text this long with a digit in it goes to the found path at once
 PARAMETER_TYPES = {"q": "text", "like": "text", "limit": "bigint", "offset": "bigint", "need": "bigint",
-                   "window": "bigint", "warehouse": "bigint", "active": "text[]", "client": "bigint", "lead": "bigint"}
+                   "window": "bigint", "warehouse": "bigint", "active": "text[]", "client": "bigint", "lead": "bigint",
+                   "backend": "bigint", "type": "bigint", "external": "text"}
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
@@ -68,6 +70,7 @@ class Page:
     rows: list[PageRow]
     price_list_code: str | None
     currency: str | None
+    deal: tuple | None = None  # the row of leads.known_client_sql, when the page read it (and had rows)
 
 
 def _t(model) -> str:
@@ -78,7 +81,7 @@ def _like(q: str) -> str:
     return "%" + connection.ops.prep_for_like_query(q) + "%"
 
 
-def _sql(*, text: bool, barcode: bool, client: str, warehouse: bool) -> str:
+def _sql(*, text: bool, barcode: bool, client: str, warehouse: bool, deal: bool = False) -> str:
     match = []
     if text:
         match += ["UPPER(p.name::text) LIKE UPPER(%(like)s)", "UPPER(p.article::text) LIKE UPPER(%(like)s)"]
@@ -107,8 +110,10 @@ def _sql(*, text: bool, barcode: bool, client: str, warehouse: bool) -> str:
 )"""
     in_warehouse = "AND s.warehouse_id = %(warehouse)s" if warehouse else ""
     held_in_warehouse = "AND r.warehouse_id = %(warehouse)s" if warehouse else ""
+    deal_cte = f"deal AS MATERIALIZED ({known_client_sql()}), " if deal else ""
+    deal_columns = ", d.known, d.checked_at, d.order_id, d.bound_id, d.client_id, d.merged_into" if deal else ""
     return f"""
-WITH {page}, pl AS (
+WITH {deal_cte}{page}, pl AS (
     SELECT l.id, l.code, l.currency FROM {_t(PriceList)} l WHERE l.id = COALESCE(
         (SELECT g.price_list_id FROM {_t(Counterparty)} c JOIN {_t(Segment)} g ON g.id = c.segment_id
          WHERE c.id = {client}),
@@ -140,8 +145,8 @@ SELECT pg.id, pg.article, pg.name, pg.kind, pg.tracking, pg.vat_rate, u.id, u.ok
            UNION
            SELECT r.* FROM {_t(KitComponent)} c JOIN {_t(Reservation)} r ON r.product_id = c.component_id
            WHERE pg.kind = 'kit' AND c.kit_id = pg.id AND c.active) r
-     WHERE r.status = ANY(%(active)s) {held_in_warehouse})::text
-FROM page pg JOIN {_t(Unit)} u ON u.id = pg.unit_id
+     WHERE r.status = ANY(%(active)s) {held_in_warehouse})::text{deal_columns}
+FROM page pg JOIN {_t(Unit)} u ON u.id = pg.unit_id{" CROSS JOIN deal d" if deal else ""}
 ORDER BY pg.article
 """
 
@@ -155,15 +160,22 @@ def _unit(pk, okei_code, short_name) -> dict:
 
 
 def read_page(*, q: str, barcode: bool, counterparty_id: int | None, lead_id: int | None,
-              warehouse_id: int | None, offset: int, limit: int) -> Page:
+              warehouse_id: int | None, offset: int, limit: int, deal_of: int | None = None) -> Page:
     """`limit` products from `offset` (by article) with everything the answer needs, in one query. `q` "" matches
-    every active product; `barcode`: q may also be an exact barcode of a product or a pack."""
+    every active product; `barcode`: q may also be an exact barcode of a product or a pack. `deal_of` (a backend
+    id, with lead_id and no counterparty_id): the page also reads leads.known_client's row for the deal (Page.deal)
+    and prices for the client that row names; the caller reads the page again when that row does not decide."""
     selective = len(q) >= SELECTIVE_LENGTH and any(char.isdigit() for char in q)
     params = {"q": q, "like": _like(q), "limit": limit, "offset": offset, "need": offset + limit,
               "window": 0 if selective else SCAN_WINDOW, "warehouse": warehouse_id,
               "active": list(ACTIVE_RESERVATIONS), "client": counterparty_id, "lead": lead_id}
+    deal = bool(deal_of and lead_id and not counterparty_id) and connection.vendor == "postgresql"
+    if deal:
+        params.update(known_client_params(deal_of, lead_id))
     if counterparty_id:
         client = "%(client)s"
+    elif deal:
+        client = "(SELECT d.client_id FROM deal d)"
     elif lead_id:
         client = f"(SELECT o.counterparty_id FROM {_t(Order)} o WHERE o.lead_id = %(lead)s)"
     else:
@@ -171,11 +183,12 @@ def read_page(*, q: str, barcode: bool, counterparty_id: int | None, lead_id: in
     if connection.vendor != "postgresql":  # the SQLite demo: the same page from a few ORM queries
         return read_page_portable(q=q, barcode=barcode, counterparty_id=counterparty_id, lead_id=lead_id,
                                   warehouse_id=warehouse_id, offset=offset, limit=limit)
-    sql = _sql(text=bool(q), barcode=bool(q) and barcode, client=client, warehouse=warehouse_id is not None)
+    sql = _sql(text=bool(q), barcode=bool(q) and barcode, client=client, warehouse=warehouse_id is not None,
+               deal=deal)
     fetched = _execute_prepared(sql, params)
     rows = []
     for (pk, article, name, kind, tracking, vat_rate, unit_id, okei, short, _code, _currency, price, packs,
-         barcodes, components, stock, reservations) in fetched:
+         barcodes, components, stock, reservations, *_deal) in fetched:
         row = PageRow(
             id=pk, article=article, name=name, kind=kind, tracking=tracking, vat_rate=vat_rate,
             unit=_unit(unit_id, okei, short), price=Decimal(price) if price is not None else None,
@@ -197,7 +210,7 @@ def read_page(*, q: str, barcode: bool, counterparty_id: int | None, lead_id: in
         ]
         rows.append(row)
     code, currency = (fetched[0][9], fetched[0][10]) if fetched else (None, None)
-    return Page(rows, code, currency)
+    return Page(rows, code, currency, tuple(fetched[0][17:]) if deal and fetched else None)
 
 
 def _execute_prepared(sql: str, params: dict) -> list[tuple]:

@@ -10,6 +10,7 @@ documented by serializers.ProductPageSerializer): DRF serializers cost more than
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -20,7 +21,8 @@ from django.utils import timezone
 from catalog.availability import availability_from
 from catalog.models import Product, Warehouse
 from integration.erp.services import queue_stock_refresh, refresh_stock_for
-from integration.widget.page_rows import merge, read_page
+from integration.widget.leads import known_client, known_client_from
+from integration.widget.page_rows import Page, merge, read_page
 from orders.availability import sellable_availability
 from orders.reservations import extra_reserved_from
 
@@ -38,6 +40,7 @@ class ProductQuery:
     page: int = 1
     page_size: int = 20
     counterparty_id: int | None = None  # the deal's client (its company or contact), when the caller knows it
+    backend_id: int | None = None  # the token's backend: the deal lead_id is checked in the page's query
     fresh: bool = False  # refresh stale stock from the ERP before answering (else it is queued)
 
 
@@ -75,13 +78,29 @@ def _page_stock(rows, warehouse_ids):
                              extra_reserved=extra)
 
 
-def search_products(query: ProductQuery) -> dict:
+def _read(query: ProductQuery, *, counterparty_id: int | None, deal_of: int | None = None) -> Page:
     q = query.q
-    page = read_page(
+    return read_page(
         q=q, barcode=bool(q) and " " not in q and len(q) >= MIN_BARCODE_LENGTH,
-        counterparty_id=query.counterparty_id, lead_id=query.lead_id, warehouse_id=query.warehouse_id,
-        offset=(query.page - 1) * query.page_size, limit=query.page_size + 1,
+        counterparty_id=counterparty_id, lead_id=query.lead_id, warehouse_id=query.warehouse_id,
+        offset=(query.page - 1) * query.page_size, limit=query.page_size + 1, deal_of=deal_of,
     )
+
+
+def search_products(query: ProductQuery, *, client_of: Callable[[int], int | None] | None = None) -> dict:
+    """The page of query. With query.backend_id, query.lead_id and no counterparty_id, the deal is checked in the
+    page's own query (leads.known_client's rows); when those do not decide it (an unknown deal, one due to be asked
+    about again, a merged client), `client_of(lead_id)` does — it may ask amoCRM, or refuse the deal — and the
+    page is read again for the client it names."""
+    counterparty_id = query.counterparty_id
+    if query.backend_id and query.lead_id and not counterparty_id and client_of is not None:
+        page = _read(query, counterparty_id=None, deal_of=query.backend_id)
+        known, client_id = (known_client_from(page.deal) if page.deal is not None
+                            else known_client(query.backend_id, query.lead_id))  # no rows: no deal row either
+        if not known:
+            page = _read(query, counterparty_id=client_of(query.lead_id))
+    else:
+        page = _read(query, counterparty_id=counterparty_id)
     has_next = len(page.rows) > query.page_size
     found = page.rows[: query.page_size]
     warehouse_ids = [query.warehouse_id] if query.warehouse_id else None

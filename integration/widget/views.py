@@ -28,7 +28,7 @@ from integration.widget import presenters, problems
 from integration.widget import serializers as s
 from integration.widget.approvers import may_approve
 from integration.widget.auth import WidgetTokenAuthentication
-from integration.widget.leads import CheckedLead, bind_new_order, check_lead, known_client
+from integration.widget.leads import CheckedLead, bind_new_order, check_lead
 from integration.widget.parsers import DecimalJSONParser
 from integration.widget.search import ProductQuery, search_products
 from orders import actions
@@ -141,18 +141,17 @@ class ProductSearchView(WidgetView):
         params = s.ProductQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        client_id = self.client_of(data["lead_id"]) if data.get("lead_id") else None
-        query = ProductQuery(q=data.get("q", ""), lead_id=data.get("lead_id"), warehouse_id=data.get("warehouse"),
+        lead_id = data.get("lead_id")
+        if lead_id and lead_id > s.MAX_ID:
+            raise NotFound()
+        # A deal our rows know is checked in the page's own query; any other by client_of, then the page is read.
+        query = ProductQuery(q=data.get("q", ""), lead_id=lead_id, warehouse_id=data.get("warehouse"),
                              page=data["page"], page_size=data["page_size"], fresh=data["fresh"],
-                             counterparty_id=client_id)
-        return Response(search_products(query))
+                             backend_id=request.user.identity.backend_id if lead_id else None)
+        return Response(search_products(query, client_of=self.client_of))
 
     def client_of(self, lead_id: int) -> int | None:
-        """The deal's counterparty id, as self.lead(lead_id, party=True) gives it (one query for a known deal)."""
-        identity = self.request.user.identity
-        known, client_id = known_client(identity.backend_id, lead_id) if lead_id <= s.MAX_ID else (False, None)
-        if known:
-            return client_id
+        """The deal's counterparty id, as self.lead(lead_id, party=True) gives it (amoCRM may be asked)."""
         lead = self.lead(lead_id, party=True)
         return lead.counterparty.pk if lead.counterparty else None
 
