@@ -9,13 +9,15 @@ from tests.amocrm.conftest import ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, REDIRECT
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """The throwaway Redis of tests/with_redis.sh (`make test`); skipped without it unless CI=true."""
+    """The throwaway Redis of tests/with_redis.sh (`make test`), a database of its own per test worker (the
+    qclusters of two tests running at once would see each other's stats); skipped without it unless CI=true."""
     url = os.environ.get("AMOERP_TEST_REDIS_URL", "")
     if not url:
         if os.environ.get("CI") == "true":
             pytest.fail("AMOERP_TEST_REDIS_URL is not set and CI=true: run the suite under tests/with_redis.sh")
         pytest.skip("no Redis: run under tests/with_redis.sh (make test does)")
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw-1")  # gw0, gw1, … ; alone: database 0
+    return url.rsplit("/", 1)[0] + f"/{int(worker[2:]) + 1}"
 
 
 @pytest.fixture(scope="module")
